@@ -1,0 +1,199 @@
+"""Typed, validated configuration of a simulation (pydantic).
+
+Every section forbids unknown keys, so a typo is an error that names the key path rather than
+a silently ignored setting. Presets (:mod:`reservoir.presets`) are partial dictionaries merged
+under the user's overrides before validation; :func:`resolve_config` is the one entry point.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration is invalid; the message names each offending key path."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ConnectivityConfig(_Section):
+    """Recurrent connectivity (see :mod:`reservoir.connectivity`)."""
+
+    rule: Literal["none", "all_to_all", "bernoulli", "fixed_in_degree"] = "bernoulli"
+    probability: float = Field(0.1, gt=0.0, le=1.0, description="Bernoulli connection probability")
+    in_degree: int | None = Field(None, ge=1, description="inputs per neuron for fixed_in_degree")
+    allow_self_connections: bool = False
+    weight_scheme: Literal["izhikevich2003", "nicola_clopath2017"] = "izhikevich2003"
+    excitatory_weight_max: float = Field(0.5, ge=0.0)
+    inhibitory_weight_max: float = Field(1.0, ge=0.0)
+    reference_in_degree: float = Field(1000.0, gt=0.0)
+    gain: float = Field(5000.0, ge=0.0, description="G of the nicola_clopath2017 scheme")
+    balance_rows: bool = True
+    storage: Literal["auto", "dense", "sparse"] = "auto"
+
+
+class SynapseConfig(_Section):
+    """Synaptic current filter (see :mod:`reservoir.synapses`)."""
+
+    kind: Literal["delta", "exponential", "double_exponential"] = "delta"
+    tau_ms: float = Field(20.0, gt=0.0)
+    tau_rise_ms: float = Field(2.0, gt=0.0)
+    tau_decay_ms: float = Field(20.0, gt=0.0)
+
+
+class NoiseConfig(_Section):
+    """Gaussian current noise: ``std * N(0,1)`` drawn per neuron per step (as ``net.m``)."""
+
+    excitatory_std: float = Field(0.0, ge=0.0)
+    inhibitory_std: float = Field(0.0, ge=0.0)
+
+
+class Izhikevich2007Config(_Section):
+    """Homogeneous parameters of the 2007 form (pF, mV, ms, pA); defaults of Nicola & Clopath."""
+
+    capacitance_pF: float = Field(250.0, gt=0.0)
+    k: float = 2.5
+    v_rest_mV: float = -60.0
+    v_threshold_mV: float | None = None
+    v_peak_mV: float = 30.0
+    v_reset_mV: float = -65.0
+    a: float = 0.01
+    b: float = -2.0
+    d: float = 200.0
+
+
+class NetworkConfig(_Section):
+    neuron_model: Literal["izhikevich2003", "izhikevich2007"] = "izhikevich2003"
+    n_neurons: int = Field(1000, ge=1)
+    excitatory_fraction: float = Field(0.8, ge=0.0, le=1.0)
+    firing_type: str | None = Field(None, description="single-neuron Izhikevich 2004 type")
+    izhikevich2007: Izhikevich2007Config = Izhikevich2007Config()
+    connectivity: ConnectivityConfig = ConnectivityConfig()
+    synapse: SynapseConfig = SynapseConfig()
+    noise: NoiseConfig = NoiseConfig()
+    bias_current: float = 0.0
+
+
+class IntegrationConfig(_Section):
+    dt_ms: float = Field(0.5, gt=0.0, le=10.0)
+    scheme: Literal["euler", "izhikevich2003", "izhikevich2004"] = "euler"
+
+
+class StimulusConfig(_Section):
+    """External current for plain runs: none, a step, or the firing type's own protocol."""
+
+    kind: Literal["none", "step", "firing_type_protocol"] = "none"
+    amplitude: float = 0.0
+    start_ms: float = Field(0.0, ge=0.0)
+    stop_ms: float | None = Field(None, ge=0.0)
+    target: Literal["all", "excitatory", "inhibitory"] = "all"
+
+
+class RecordingConfig(_Section):
+    spikes: bool = True
+    population: str = Field("reservoir", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    trace_neurons: list[int] = Field(default_factory=list)
+    trace_every_steps: int = Field(1, ge=1)
+    store_connectivity: bool = True
+
+
+class SimulationConfig(_Section):
+    """Everything a plain (non-learning) run needs; resolved from a preset plus overrides."""
+
+    preset: str | None = None
+    seed: int = Field(0, ge=0, lt=2**63)
+    duration_ms: float = Field(1000.0, gt=0.0)
+    chunk_ms: float = Field(100.0, gt=0.0)
+    checkpoint_every_ms: float | None = Field(None, gt=0.0)
+    network: NetworkConfig = NetworkConfig()
+    integration: IntegrationConfig = IntegrationConfig()
+    stimulus: StimulusConfig = StimulusConfig()
+    recording: RecordingConfig = RecordingConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SimulationConfig":
+        from .firing_types import FIRING_TYPES
+
+        net = self.network
+        if net.firing_type is not None:
+            if net.firing_type not in FIRING_TYPES:
+                raise ValueError(f"network.firing_type: unknown firing type {net.firing_type!r}; "
+                                 f"expected one of {sorted(FIRING_TYPES)}")
+            if net.n_neurons != 1:
+                raise ValueError("network.n_neurons: a firing_type preset is a single neuron (n_neurons = 1)")
+        if self.stimulus.kind == "firing_type_protocol" and net.firing_type is None:
+            raise ValueError("stimulus.kind: 'firing_type_protocol' needs network.firing_type")
+        if self.stimulus.stop_ms is not None and self.stimulus.stop_ms < self.stimulus.start_ms:
+            raise ValueError("stimulus.stop_ms: must not be before stimulus.start_ms")
+        if net.connectivity.rule == "fixed_in_degree":
+            limit = net.n_neurons if net.connectivity.allow_self_connections else net.n_neurons - 1
+            if net.connectivity.in_degree is None or net.connectivity.in_degree > limit:
+                raise ValueError(f"network.connectivity.in_degree: must be set and at most {limit} "
+                                 "for the fixed_in_degree rule")
+        bad = [i for i in self.recording.trace_neurons if not 0 <= i < net.n_neurons]
+        if bad:
+            raise ValueError(f"recording.trace_neurons: ids {bad} are outside [0, {net.n_neurons})")
+        n_steps = self.duration_ms / self.integration.dt_ms
+        if abs(n_steps - round(n_steps)) > 1e-6 * max(1.0, n_steps):
+            raise ValueError(f"duration_ms: {self.duration_ms} is not a whole number of "
+                             f"integration.dt_ms = {self.integration.dt_ms} steps")
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.duration_ms / self.integration.dt_ms))
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``override`` into a copy of ``base`` (override wins)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming the full key path and what was expected."""
+    lines = []
+    for problem in error.errors():
+        path = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        given = problem.get("input")
+        suffix = "" if problem["type"] in ("extra_forbidden", "value_error") or isinstance(given, dict) else f" (got {given!r})"
+        lines.append(f"{path}: {message}{suffix}")
+    return "\n".join(lines)
+
+
+def resolve_config(preset: str | None = None, overrides: dict[str, Any] | None = None) -> SimulationConfig:
+    """Merge ``preset`` (by name) and ``overrides`` and validate; raises :class:`ConfigError`."""
+    from .presets import preset_config
+
+    data: dict[str, Any] = {}
+    if preset is not None:
+        data = deep_merge(preset_config(preset), {"preset": preset})
+    data = deep_merge(data, overrides or {})
+    try:
+        return SimulationConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None
+
+
+def config_to_dict(config: BaseModel) -> dict[str, Any]:
+    """A TOML-serialisable dict (``None`` values dropped, as TOML has no null)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(config.model_dump(mode="json"))

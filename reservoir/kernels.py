@@ -1,0 +1,167 @@
+"""Compiled per-chunk simulation kernel.
+
+One call of :func:`simulate_chunk` advances the network by up to ``n_steps`` steps with no
+Python in between. The per-step order (documented in ``docs/model-and-numerics.md``) is the
+one of Izhikevich's ``net.m``:
+
+1. record the decimated state trace (state at the step's start time ``t = step * dt``);
+2. spike detection on the state left by the previous step: ``v >= v_peak`` -> spike at ``t``;
+   reset ``v <- c``, ``u <- u + d``;
+3. propagation: the spikers' outgoing weights are summed into ``syn_in`` (ascending spiker
+   order, presynaptic-major storage);
+4. synaptic filter: delta (``I_syn = syn_in``, one step), exponential or double exponential;
+5. total current ``I = noise + I_syn + bias + external``;
+6. integration of ``v`` and ``u`` by the chosen scheme; finiteness guard.
+
+The kernel is deliberately written over plain arrays (no jitted classes, no closures) so it
+caches to disk and its NumPy twin in ``tests/naive.py`` can mirror it line for line.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+SCHEME_CODES = {"euler": 0, "izhikevich2003": 1, "izhikevich2004": 2}
+FILTER_CODES = {"delta": 0, "exponential": 1, "double_exponential": 2}
+
+# Return status of simulate_chunk
+STATUS_OK = 0
+STATUS_BUFFER_FULL = 1
+STATUS_NOT_FINITE = 2
+
+
+@njit(cache=True)
+def _dv_dt(model, v, u, current, q2, q1, q0, cap, k, v_rest, v_thresh):
+    """Right-hand side of the membrane equation (2003 or 2007 form)."""
+    if model == 0:
+        return q2 * v * v + q1 * v + q0 - u + current
+    return (k * (v - v_rest) * (v - v_thresh) - u + current) / cap
+
+
+@njit(cache=True)
+def _du_dt(model, v, u, a, b, v_rest):
+    """Right-hand side of the recovery equation (2003 or 2007 form)."""
+    if model == 0:
+        return a * (b * v - u)
+    return a * (b * (v - v_rest) - u)
+
+
+@njit(cache=True)
+def simulate_chunk(
+    n_steps, first_step, dt_ms, scheme, model,
+    v, u, filter_state, filter_aux,
+    a, b, c, d, v_peak, quadratic, cap, k, v_rest, v_thresh, bias,
+    dense, indptr, indices, weights, dense_weights,
+    filter_kind, decay_primary, decay_secondary, jump_scale,
+    input_signal, input_indptr, input_indices, input_gains,
+    noise_std, noise,
+    spike_steps, spike_ids, n_spikes_start,
+    trace_ids, trace_every, trace_steps, trace_v, trace_u, n_traces_start,
+    syn_in, current, fired,
+):
+    """Advance the network by ``n_steps`` steps (see module docstring for the step order).
+
+    State arrays (``v``, ``u``, ``filter_state``, ``filter_aux``) are updated in place. Spikes
+    are appended to ``spike_steps``/``spike_ids`` from ``n_spikes_start``; traces to
+    ``trace_*`` from ``n_traces_start``. ``input_signal`` and ``noise`` are indexed by the
+    chunk-local step; ``noise`` may have zero rows (noise off).
+
+    Returns
+    -------
+    steps_done, n_spikes, n_traces, status, bad_neuron
+        ``status`` is ``STATUS_OK``, ``STATUS_BUFFER_FULL`` (the spike buffer could not hold
+        another step; call again for the remaining steps) or ``STATUS_NOT_FINITE`` (``v`` or
+        ``u`` of ``bad_neuron`` became NaN/inf during step ``first_step + steps_done``).
+    """
+    n = v.shape[0]
+    capacity = spike_steps.shape[0]
+    n_spikes = n_spikes_start
+    n_traces = n_traces_start
+    n_trace_neurons = trace_ids.shape[0]
+    n_channels = input_signal.shape[1]
+    has_noise = noise.shape[0] > 0
+    half_dt = 0.5 * dt_ms
+    for step in range(n_steps):
+        global_step = first_step + step
+        if n_spikes + n > capacity:
+            return step, n_spikes, n_traces, STATUS_BUFFER_FULL, -1
+        # 1. decimated trace of the state at the start of this step
+        if n_trace_neurons > 0 and global_step % trace_every == 0:
+            trace_steps[n_traces] = global_step
+            for t in range(n_trace_neurons):
+                trace_v[n_traces, t] = v[trace_ids[t]]
+                trace_u[n_traces, t] = u[trace_ids[t]]
+            n_traces += 1
+        # 2. spike detection and reset
+        n_fired = 0
+        for i in range(n):
+            if v[i] >= v_peak[i]:
+                fired[n_fired] = i
+                n_fired += 1
+                spike_steps[n_spikes] = global_step
+                spike_ids[n_spikes] = i
+                n_spikes += 1
+                v[i] = c[i]
+                u[i] = u[i] + d[i]
+        # 3. propagation into syn_in
+        for i in range(n):
+            syn_in[i] = 0.0
+        if dense:
+            for f in range(n_fired):
+                row = dense_weights[fired[f]]
+                for i in range(n):
+                    syn_in[i] += row[i]
+        else:
+            for f in range(n_fired):
+                pre = fired[f]
+                for s in range(indptr[pre], indptr[pre + 1]):
+                    syn_in[indices[s]] += weights[s]
+        # 4. synaptic filter -> current[i] = I_syn
+        if filter_kind == 0:
+            for i in range(n):
+                current[i] = syn_in[i]
+        elif filter_kind == 1:
+            for i in range(n):
+                filter_state[i] = filter_state[i] * decay_primary + syn_in[i] * jump_scale
+                current[i] = filter_state[i]
+        else:
+            for i in range(n):
+                filter_state[i] = filter_state[i] * decay_primary + filter_aux[i] * dt_ms
+                filter_aux[i] = filter_aux[i] * decay_secondary + syn_in[i] * jump_scale
+                current[i] = filter_state[i]
+        # 5. total current: noise + I_syn + bias + external
+        if has_noise:
+            for i in range(n):
+                current[i] = noise_std[i] * noise[step, i] + current[i] + bias[i]
+        else:
+            for i in range(n):
+                current[i] = current[i] + bias[i]
+        for ch in range(n_channels):
+            x = input_signal[step, ch]
+            if x != 0.0:
+                for s in range(input_indptr[ch], input_indptr[ch + 1]):
+                    current[input_indices[s]] += input_gains[s] * x
+        # 6. integration and finiteness guard
+        for i in range(n):
+            vi = v[i]
+            ui = u[i]
+            q2 = quadratic[i, 0]
+            q1 = quadratic[i, 1]
+            q0 = quadratic[i, 2]
+            if scheme == 0:
+                dv = _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
+                du = _du_dt(model, vi, ui, a[i], b[i], v_rest[i])
+                vi = vi + dt_ms * dv
+                ui = ui + dt_ms * du
+            elif scheme == 1:
+                vi = vi + half_dt * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
+                vi = vi + half_dt * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
+                ui = ui + dt_ms * _du_dt(model, vi, ui, a[i], b[i], v_rest[i])
+            else:
+                vi = vi + dt_ms * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
+                ui = ui + dt_ms * _du_dt(model, vi, ui, a[i], b[i], v_rest[i])
+            v[i] = vi
+            u[i] = ui
+            if not (np.isfinite(vi) and np.isfinite(ui)):
+                return step, n_spikes, n_traces, STATUS_NOT_FINITE, i
+    return n_steps, n_spikes, n_traces, STATUS_OK, -1
