@@ -4,8 +4,8 @@ Parameters, initial states, time steps and input protocols follow the figure scr
 accompanies the paper (``figure1.m`` on izhikevich.org): every type is integrated with the
 ``izhikevich2004`` scheme (one Euler step of ``v``, then ``u`` from the new ``v``) at the
 script's own step ``tau``. The script's ``(R) accommodation`` panel uses a modified recovery
-equation (``u += tau a b (v + 65)``, no ``-u`` term); the preset keeps the standard form, so
-that panel is approximated, not reproduced (see ``docs/model-and-numerics.md``).
+equation, ``du/dt = a b (v + 65)`` (no ``-u`` term); the preset reproduces it through the
+per-neuron ``u_reference_mV = -65`` and ``u_leak = 0``.
 
 References
 ----------
@@ -48,6 +48,8 @@ class FiringType:
     duration_ms: float
     current: Callable[[np.ndarray, float], np.ndarray]
     u_initial: float | None = None
+    u_reference_mV: float = 0.0
+    u_leak: float = 1.0
     quadratic_coefficients: tuple[float, float, float] = (0.04, 5.0, 140.0)
 
     def neuron_parameters(self) -> NeuronParameters:
@@ -57,6 +59,7 @@ class FiringType:
             model="izhikevich2003", a=one(self.a), b=one(self.b), c=one(self.c), d=one(self.d),
             v_peak_mV=one(30.0), is_excitatory=np.array([True]), v_initial_mV=one(self.v_initial_mV),
             u_initial=one(u0), quadratic_coefficients=np.array([self.quadratic_coefficients]),
+            u_reference_mV=one(self.u_reference_mV), u_leak=one(self.u_leak),
         )
 
     @property
@@ -111,7 +114,7 @@ _TYPES = [
                lambda t, T: _when(np.abs(t - 10) < 1, 20.0)),
     FiringType("accommodation", "R", 0.02, 1.0, -55, 4, -65, 0.5, 400,
                lambda t, T: np.select([t < 200, t < 300, t < 312.5], [t / 25, 0.0 * t, (t - 300) / 12.5 * 4], 0.0),
-               u_initial=-16.0),
+               u_initial=-16.0, u_reference_mV=-65.0, u_leak=0.0),
     FiringType("inhibition_induced_spiking", "S", -0.02, -1.0, -60, 8, -63.8, 0.5, 350,
                lambda t, T: _when((t < 50) | (t > 250), 80.0, 75.0)),
     FiringType("inhibition_induced_bursting", "T", -0.026, -1.0, -45, -2, -63.8, 0.5, 350,

@@ -39,18 +39,21 @@ def _dv_dt(model, v, u, current, q2, q1, q0, cap, k, v_rest, v_thresh):
 
 
 @njit(cache=True)
-def _du_dt(model, v, u, a, b, v_rest):
-    """Right-hand side of the recovery equation (2003 or 2007 form)."""
-    if model == 0:
-        return a * (b * v - u)
-    return a * (b * (v - v_rest) - u)
+def _du_dt(v, u, a, b, u_reference, u_leak):
+    """Right-hand side of the recovery equation, ``a (b (v - u_reference) - u_leak u)``.
+
+    ``u_reference = 0, u_leak = 1`` is the 2003 form, ``u_reference = v_rest, u_leak = 1`` the
+    2007 form (both bit-identical to the textbook expressions, since ``v - 0.0 == v`` and
+    ``1.0 * u == u``); ``u_leak = 0, u_reference = -65`` is the 2004 accommodation panel.
+    """
+    return a * (b * (v - u_reference) - u_leak * u)
 
 
 @njit(cache=True)
 def simulate_chunk(
     n_steps, first_step, dt_ms, scheme, model,
     v, u, filter_state, filter_aux,
-    a, b, c, d, v_peak, quadratic, cap, k, v_rest, v_thresh, bias,
+    a, b, c, d, v_peak, quadratic, cap, k, v_rest, v_thresh, u_reference, u_leak, bias,
     dense, indptr, indices, weights, dense_weights,
     filter_kind, decay_primary, decay_secondary, jump_scale,
     input_signal, input_indptr, input_indices, input_gains,
@@ -150,16 +153,16 @@ def simulate_chunk(
             q0 = quadratic[i, 2]
             if scheme == 0:
                 dv = _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
-                du = _du_dt(model, vi, ui, a[i], b[i], v_rest[i])
+                du = _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
                 vi = vi + dt_ms * dv
                 ui = ui + dt_ms * du
             elif scheme == 1:
                 vi = vi + half_dt * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
                 vi = vi + half_dt * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
-                ui = ui + dt_ms * _du_dt(model, vi, ui, a[i], b[i], v_rest[i])
+                ui = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
             else:
                 vi = vi + dt_ms * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
-                ui = ui + dt_ms * _du_dt(model, vi, ui, a[i], b[i], v_rest[i])
+                ui = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
             v[i] = vi
             u[i] = ui
             if not (np.isfinite(vi) and np.isfinite(ui)):

@@ -46,6 +46,10 @@ class NeuronParameters:
         ``(q2, q1, q0)`` of the 2003 form; unused by the 2007 form.
     capacitance_pF, k, v_rest_mV, v_threshold_mV : ndarray
         Parameters of the 2007 form; unused by the 2003 form.
+    u_reference_mV, u_leak : ndarray
+        The recovery equation is ``du/dt = a (b (v - u_reference) - u_leak u)``: 0 and 1 for the
+        2003 form, ``v_rest`` and 1 for the 2007 form (defaults); the 2004 accommodation panel
+        uses -65 and 0.
     is_excitatory : ndarray of bool
         Population membership (Dale's law and per-population noise use it).
     v_initial_mV, u_initial : ndarray
@@ -66,6 +70,8 @@ class NeuronParameters:
     k: np.ndarray = field(default=None)  # type: ignore[assignment]
     v_rest_mV: np.ndarray = field(default=None)  # type: ignore[assignment]
     v_threshold_mV: np.ndarray = field(default=None)  # type: ignore[assignment]
+    u_reference_mV: np.ndarray = field(default=None)  # type: ignore[assignment]
+    u_leak: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_CODES:
@@ -77,6 +83,10 @@ class NeuronParameters:
         for name in ("capacitance_pF", "k", "v_rest_mV", "v_threshold_mV"):
             if getattr(self, name) is None:
                 setattr(self, name, nan.copy())
+        if self.u_reference_mV is None:
+            self.u_reference_mV = np.zeros(n) if self.model == "izhikevich2003" else np.array(self.v_rest_mV, dtype=float)
+        if self.u_leak is None:
+            self.u_leak = np.ones(n)
         for f in fields(self):
             if f.name == "model":
                 continue

@@ -81,8 +81,11 @@ class MemoryRecorder:
 
 
 def _appendable(group: h5py.Group, name: str, dtype, width: int | None = None, chunk_rows: int = 65536):
-    shape, maxshape, chunks = ((0,), (None,), (chunk_rows,)) if width is None else (
-        (0, width), (None, width), (max(1, min(chunk_rows, 65536 // max(width, 1))), width))
+    if width is None:
+        shape, maxshape, chunks = (0,), (None,), (chunk_rows,)
+    else:  # an empty trace table (no traced neurons) still needs a valid chunk shape
+        shape, maxshape = (0, width), (None, width if width else None)
+        chunks = (max(1, min(chunk_rows, 65536 // max(width, 1))), max(width, 1))
     return group.create_dataset(name, shape=shape, maxshape=maxshape, dtype=dtype, chunks=chunks, track_times=False)
 
 

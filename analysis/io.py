@@ -1,0 +1,74 @@
+"""Load a run folder or run file written by :mod:`reservoir.recording`."""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from reservoir.recording import check_format
+
+
+@dataclass
+class Run:
+    """The contents of one ``run.h5`` (everything loaded into memory)."""
+
+    path: Path
+    format_version: int
+    attributes: dict
+    config: dict
+    dt_ms: float
+    steps_completed: int
+    population: str
+    spike_times_ms: np.ndarray
+    spike_ids: np.ndarray
+    n_neurons: int
+    trace_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    trace_time_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    trace_v: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    trace_u: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    neurons: dict = field(default_factory=dict)
+
+    @property
+    def duration_ms(self) -> float:
+        return self.steps_completed * self.dt_ms
+
+    @property
+    def is_excitatory(self) -> np.ndarray:
+        return np.asarray(self.neurons.get("is_excitatory", np.ones(self.n_neurons, dtype=bool)), dtype=bool)
+
+
+def _run_file(path) -> Path:
+    path = Path(path)
+    return path / "run.h5" if path.is_dir() else path
+
+
+def load_run(path) -> Run:
+    """Load ``path`` (a run folder or its ``run.h5``); raises if the format is unsupported."""
+    file = _run_file(path)
+    if not file.exists():
+        raise FileNotFoundError(f"no run file at {file}")
+    with h5py.File(file, "r") as f:
+        version = check_format(f, file)
+        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+        config = tomllib.loads(attrs.get("config_toml", "")) if "config_toml" in attrs else {}
+        population = next(iter(f["spikes"].keys()))
+        spikes = f[f"spikes/{population}"]
+        neurons = {name: ds[()] for name, ds in f["network/neurons"].items()} if "network/neurons" in f else {}
+        n_neurons = int(f["network"].attrs["n_neurons"]) if "network" in f else int(config.get("network", {}).get("n_neurons", 0))
+        traces = f["traces"]
+        return Run(
+            path=file, format_version=version, attributes=attrs, config=config, dt_ms=float(attrs["dt_ms"]),
+            steps_completed=int(attrs["steps_completed"]), population=population,
+            spike_times_ms=spikes["timestamps"][()], spike_ids=spikes["node_ids"][()].astype(np.int64),
+            n_neurons=n_neurons, trace_ids=traces["node_ids"][()], trace_time_ms=traces["time_ms"][()],
+            trace_v=traces["v"][()], trace_u=traces["u"][()], neurons=neurons,
+        )
+
+
+def load_metrics(path) -> dict:
+    """The ``metrics.json`` of a run folder."""
+    return json.loads((Path(path) / "metrics.json").read_text())

@@ -1,0 +1,59 @@
+"""Figures of plain runs: spike raster with population rate, and membrane-potential traces."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .io import Run  # noqa: E402
+from .spikes import population_rate_hz  # noqa: E402
+
+
+def raster_figure(run: Run, max_ms: float | None = 1000.0, max_neurons: int = 1000, bin_ms: float = 5.0):
+    """Raster (excitatory blue, inhibitory red) above the population rate; returns the figure."""
+    end = run.duration_ms if max_ms is None else min(max_ms, run.duration_ms)
+    keep = (run.spike_times_ms < end) & (run.spike_ids < max_neurons)
+    times, ids = run.spike_times_ms[keep], run.spike_ids[keep]
+    exc = run.is_excitatory
+    fig, (ax_raster, ax_rate) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
+                                             gridspec_kw={"height_ratios": [3, 1]})
+    is_exc = exc[ids] if exc.size else np.ones(ids.size, dtype=bool)
+    ax_raster.plot(times[is_exc], ids[is_exc], ".", ms=1.2, mew=0, color="tab:blue", label="excitatory")
+    ax_raster.plot(times[~is_exc], ids[~is_exc], ".", ms=1.2, mew=0, color="tab:red", label="inhibitory")
+    ax_raster.set_ylabel("neuron")
+    ax_raster.set_ylim(-0.5, min(max_neurons, run.n_neurons) - 0.5)
+    title = run.config.get("preset") or "run"
+    ax_raster.set_title(f"{title}: {run.n_neurons} neurons, seed {run.config.get('seed', '?')}")
+    centres, rate = population_rate_hz(run.spike_times_ms, run.n_neurons, end, bin_ms)
+    ax_rate.plot(centres, rate, color="k", lw=0.8)
+    ax_rate.set_xlabel("time (ms)")
+    ax_rate.set_ylabel(f"rate (Hz, {bin_ms:g} ms bins)")
+    ax_rate.set_xlim(0, end)
+    fig.tight_layout()
+    return fig
+
+
+def trace_figure(run: Run, max_neurons: int = 5):
+    """Membrane potential of up to ``max_neurons`` traced neurons."""
+    n = min(max_neurons, run.trace_v.shape[1])
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.2 * n), sharex=True, squeeze=False)
+    for k in range(n):
+        ax = axes[k, 0]
+        ax.plot(run.trace_time_ms, run.trace_v[:, k], color="k", lw=0.8)
+        ax.set_ylabel(f"v (mV), #{run.trace_ids[k]}")
+    axes[-1, 0].set_xlabel("time (ms)")
+    axes[0, 0].set_title(run.config.get("preset") or "membrane potential")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

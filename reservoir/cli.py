@@ -1,0 +1,212 @@
+"""The ``reservoir`` command line.
+
+``reservoir simulate`` runs a plain network (no learning) from a preset and writes a run
+folder; ``reservoir presets`` lists the presets. Bad arguments exit with status 2 and a message
+that names the argument or configuration key.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from typing import Any
+
+from . import __version__
+
+
+def _positive_float(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+        return value
+    parse.__name__ = name
+    return parse
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _nonnegative_float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**63), got {text!r}")
+    return value
+
+
+def _assignment(text: str) -> tuple[list[str], Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY.PATH=VALUE, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare strings need no quotes
+    return key.strip().split("."), value
+
+
+def _set_path(tree: dict, path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+        if not isinstance(tree, dict):
+            raise argparse.ArgumentTypeError(f"{'.'.join(path)}: {part} is not a section")
+    tree[path[-1]] = value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .presets import preset_names
+
+    parser = argparse.ArgumentParser(
+        prog="reservoir",
+        description="Spiking-reservoir simulator: compiled Izhikevich networks with local plasticity.",
+        epilog="Run 'reservoir COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"reservoir {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sim = commands.add_parser(
+        "simulate", help="run a plain network (no learning) and write a run folder",
+        description=(
+            "Run a network preset without learning and write OUT/run.h5 (spikes in the SONATA "
+            "layout, traces, network), OUT/config.resolved.toml, OUT/metrics.json and "
+            "OUT/figures/raster.png. Options override the preset; --set reaches any key of the "
+            "configuration (see docs/configuration.md)."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sim.add_argument("--preset", default="izhikevich2003", choices=preset_names(), metavar="NAME",
+                     help="network or firing-type preset; 'reservoir presets' lists them")
+    sim.add_argument("--duration-ms", type=_positive_float("duration"), default=None,
+                     help="simulated time in ms (default: the preset's)")
+    sim.add_argument("--seed", type=_seed, default=0, help="the run's one seed")
+    sim.add_argument("--out", default=None, help="output folder (required unless --resume)")
+    sim.add_argument("--n-neurons", type=_positive_int, default=None, help="number of neurons")
+    sim.add_argument("--connection-probability", type=_probability, default=None,
+                     help="Bernoulli connection probability (switches an all-to-all preset to 'bernoulli')")
+    sim.add_argument("--noise-std-excitatory", type=_nonnegative_float, default=None,
+                     help="std of the per-step Gaussian current noise of excitatory neurons")
+    sim.add_argument("--noise-std-inhibitory", type=_nonnegative_float, default=None,
+                     help="std of the per-step Gaussian current noise of inhibitory neurons")
+    sim.add_argument("--dt-ms", type=_positive_float("dt"), default=None, help="integration step (ms)")
+    sim.add_argument("--scheme", choices=["euler", "izhikevich2003", "izhikevich2004"], default=None,
+                     help="integration scheme (docs/model-and-numerics.md)")
+    sim.add_argument("--checkpoint-every-ms", type=_positive_float("checkpoint interval"), default=None,
+                     help="write OUT/checkpoint.h5 at this simulated-time interval")
+    sim.add_argument("--set", dest="assignments", type=_assignment, action="append", default=[],
+                     metavar="KEY.PATH=VALUE", help="override any configuration key (repeatable)")
+    sim.add_argument("--resume", metavar="DIR", default=None,
+                     help="continue the run in DIR from its checkpoint (other options are ignored)")
+    sim.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
+    sim.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    commands.add_parser("presets", help="list the presets", description="List the presets with a one-line description.")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from .presets import preset_config
+
+    overrides: dict[str, Any] = {"seed": args.seed}
+    flags = {
+        ("duration_ms",): args.duration_ms,
+        ("network", "n_neurons"): args.n_neurons,
+        ("network", "noise", "excitatory_std"): args.noise_std_excitatory,
+        ("network", "noise", "inhibitory_std"): args.noise_std_inhibitory,
+        ("integration", "dt_ms"): args.dt_ms,
+        ("integration", "scheme"): args.scheme,
+        ("checkpoint_every_ms",): args.checkpoint_every_ms,
+    }
+    if args.connection_probability is not None:
+        flags[("network", "connectivity", "probability")] = args.connection_probability
+        if preset_config(args.preset).get("network", {}).get("connectivity", {}).get("rule") == "all_to_all":
+            flags[("network", "connectivity", "rule")] = "bernoulli"
+    for path, value in flags.items():
+        if value is not None:
+            _set_path(overrides, list(path), value)
+    for path, value in args.assignments:
+        _set_path(overrides, path, value)
+    return overrides
+
+
+def _describe_presets() -> str:
+    from .firing_types import FIRING_TYPES
+    from .presets import NETWORK_PRESETS
+
+    lines = ["network presets:"]
+    for name, cfg in NETWORK_PRESETS.items():
+        net = cfg["network"]
+        lines.append(f"  {name:32s} {net['n_neurons']} neurons, {net['neuron_model']}, "
+                     f"{net['connectivity']['rule']}, {cfg['integration']['scheme']} at {cfg['integration']['dt_ms']} ms")
+    lines.append("single-neuron firing types (Izhikevich 2004, Fig. 1):")
+    for name, ft in FIRING_TYPES.items():
+        lines.append(f"  {name:32s} ({ft.panel}) a={ft.a:g} b={ft.b:g} c={ft.c:g} d={ft.d:g}, "
+                     f"{ft.duration_ms:g} ms at {ft.dt_ms:g} ms")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "presets":
+        print(_describe_presets())
+        return 0
+    from .config import ConfigError, resolve_config
+    from .runner import RunFolderError, resume, simulate
+    from .simulation import NumericalInstabilityError
+
+    sub = parser._subparsers._group_actions[0].choices["simulate"]  # type: ignore[union-attr]
+    try:
+        if args.resume is not None:
+            metrics = resume(args.resume, progress=not args.no_progress)
+            out = args.resume
+        else:
+            if args.out is None:
+                sub.error("argument --out: required (the output folder)")
+            try:
+                config = resolve_config(args.preset, _overrides(args))
+            except argparse.ArgumentTypeError as error:
+                sub.error(f"argument --set: {error}")
+            metrics = simulate(config, args.out, progress=not args.no_progress, overwrite=args.overwrite)
+            out = args.out
+    except ConfigError as error:
+        sub.error("invalid configuration:\n" + str(error))
+    except RunFolderError as error:
+        sub.error(str(error))
+    except NumericalInstabilityError as error:
+        print(f"reservoir simulate: {error}", file=sys.stderr)
+        return 1
+    rate = metrics["mean_rate_hz"]
+    print(f"wrote {out}: {metrics['n_spikes']} spikes, mean rate {rate:.2f} Hz, "
+          f"wall time {metrics['wall_time_s']:.2f} s; figures: {', '.join(metrics['figures'])}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

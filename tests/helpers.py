@@ -1,0 +1,38 @@
+"""Shared builders for tests."""
+import numpy as np
+
+
+def small_network(model="izhikevich2003", scheme="euler", synapse="delta", storage="sparse", noise=0.0,
+                  n_neurons=60, seed=3, dt_ms=0.5, probability=0.2, bias=0.0):
+    """A small recurrent network for kernel tests."""
+    from reservoir import build_network, resolve_config
+
+    preset = "izhikevich2003" if model == "izhikevich2003" else "nicola_clopath2017"
+    overrides = {
+        "network": {"n_neurons": n_neurons,
+                    "connectivity": {"rule": "bernoulli", "probability": probability, "storage": storage},
+                    "synapse": {"kind": synapse, "tau_ms": 5.0, "tau_rise_ms": 2.0, "tau_decay_ms": 20.0},
+                    "noise": {"excitatory_std": noise, "inhibitory_std": noise / 2}},
+        "integration": {"dt_ms": dt_ms, "scheme": scheme},
+        "duration_ms": 10 * dt_ms,
+    }
+    if model == "izhikevich2003":
+        overrides["network"]["bias_current"] = bias
+    cfg = resolve_config(preset, overrides)
+    return build_network(cfg.network, cfg.integration, seed)
+
+
+def drive(network, n_steps, amplitude, seed=0):
+    """A deterministic external input: three channels of steps and ramps into random subsets."""
+    from reservoir import ExternalInput
+
+    rng = np.random.default_rng(seed)
+    n = network.n_neurons
+    t = np.arange(n_steps)
+    signal = np.stack([
+        np.where((t > 5) & (t < n_steps // 2), 1.0, 0.0),
+        np.linspace(0.0, 1.5, n_steps),
+        np.where(t % 40 < 10, 1.0, 0.0),
+    ], axis=1) * amplitude
+    subsets = [np.sort(rng.choice(n, size=n // 3, replace=False)) for _ in range(3)]
+    return ExternalInput.from_subsets(signal, subsets, gains=[1.0, 0.8, 1.2])
