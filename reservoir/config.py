@@ -162,13 +162,13 @@ def format_validation_error(error: ValidationError) -> str:
     """One line per problem, each naming the full key path and what was expected."""
     lines = []
     for problem in error.errors():
-        path = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        path = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key"
         given = problem.get("input")
         suffix = "" if problem["type"] in ("extra_forbidden", "value_error") or isinstance(given, dict) else f" (got {given!r})"
-        lines.append(f"{path}: {message}{suffix}")
+        lines.append(f"{path}: {message}{suffix}" if path else f"{message}{suffix}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,164 @@
+import h5py
+import numpy as np
+import pytest
+
+from reservoir import NumericalInstabilityError, Simulation, build_network, resolve_config
+from reservoir.network import Network
+from reservoir.neurons import NeuronParameters
+from reservoir.connectivity import Connectivity
+from reservoir.recording import RunFileRecorder
+from reservoir.runner import simulate
+from reservoir.synapses import SynapticFilter
+
+from .helpers import drive, small_network
+
+
+def netm(n_neurons=300, seed=2):
+    cfg = resolve_config("izhikevich2003", {"network": {"n_neurons": n_neurons}})
+    return build_network(cfg.network, cfg.integration, seed)
+
+
+def spikes_and_state(sim):
+    return sim.recorder.spike_steps, sim.recorder.spike_ids, sim.v.copy(), sim.u.copy()
+
+
+def test_chunking_does_not_change_the_result():
+    network = netm()
+    results = []
+    for chunk_steps in (1, 7, 100, 1000):
+        sim = Simulation(network, seed=4, chunk_steps=chunk_steps)
+        sim.run(n_steps=500)
+        results.append(spikes_and_state(sim))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_full_spike_buffer_is_flushed_and_resumed():
+    network = netm()
+    reference = Simulation(network, seed=4)
+    reference.run(n_steps=400)
+    tight = Simulation(network, seed=4, chunk_steps=400)
+    n = network.n_neurons
+    tight._spike_steps = np.zeros(n + 5, dtype=np.int64)  # room for barely more than one step
+    tight._spike_ids = np.zeros(n + 5, dtype=np.int32)
+    tight.run(n_steps=400)
+    for a, b in zip(spikes_and_state(reference), spikes_and_state(tight)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_same_seed_same_result_and_other_seed_differs():
+    a, b, c = (Simulation(netm(), seed=s) for s in (9, 9, 10))
+    for sim in (a, b, c):
+        sim.run(n_steps=300)
+    np.testing.assert_array_equal(a.recorder.spike_ids, b.recorder.spike_ids)
+    assert not np.array_equal(a.recorder.spike_ids, c.recorder.spike_ids)
+
+
+def test_run_files_are_bit_identical_for_the_same_config_and_seed(tmp_path):
+    cfg = resolve_config("izhikevich2003", {"duration_ms": 200, "seed": 3, "network": {"n_neurons": 200},
+                                            "recording": {"trace_neurons": [0, 1]}})
+    simulate(cfg, tmp_path / "a", progress=False)
+    simulate(cfg, tmp_path / "b", progress=False)
+    assert (tmp_path / "a/run.h5").read_bytes() == (tmp_path / "b/run.h5").read_bytes()
+    assert (tmp_path / "a/config.resolved.toml").read_text() == (tmp_path / "b/config.resolved.toml").read_text()
+
+
+def test_checkpoint_restore_continues_bit_identically(tmp_path):
+    network = small_network(noise=3.0, synapse="double_exponential")
+    ext = drive(network, 600, 10.0)
+    straight = Simulation(network, ext, seed=5, chunk_steps=50)
+    straight.run(n_steps=600)
+
+    first = Simulation(network, ext, seed=5, chunk_steps=50)
+    first.run(n_steps=250, checkpoint_path=tmp_path / "cp.h5", checkpoint_every_steps=250)
+    restored = Simulation(network, ext, seed=5, chunk_steps=80)  # other chunking on purpose
+    restored.load_checkpoint(tmp_path / "cp.h5")
+    assert restored.step == 250
+    restored.run(n_steps=350)
+
+    combined_steps = np.concatenate([first.recorder.spike_steps, restored.recorder.spike_steps])
+    combined_ids = np.concatenate([first.recorder.spike_ids, restored.recorder.spike_ids])
+    np.testing.assert_array_equal(combined_steps, straight.recorder.spike_steps)
+    np.testing.assert_array_equal(combined_ids, straight.recorder.spike_ids)
+    for name in ("v", "u", "filter_state", "filter_aux"):
+        np.testing.assert_array_equal(getattr(restored, name), getattr(straight, name))
+
+
+def test_checkpoint_refuses_another_network(tmp_path):
+    sim = Simulation(netm(seed=1), seed=1)
+    sim.run(n_steps=10)
+    sim.save_checkpoint(tmp_path / "cp.h5")
+    with pytest.raises(ValueError, match="different network"):
+        Simulation(netm(seed=2), seed=1).load_checkpoint(tmp_path / "cp.h5")
+    with pytest.raises(ValueError, match="different network"):
+        Simulation(netm(seed=1), seed=2).load_checkpoint(tmp_path / "cp.h5")
+
+
+def test_resumed_run_file_equals_uninterrupted_run_file(tmp_path):
+    from reservoir.runner import resume
+
+    base = {"duration_ms": 300, "seed": 8, "network": {"n_neurons": 150}, "recording": {"trace_neurons": [3]}}
+    cfg = resolve_config("izhikevich2003", base)
+    simulate(cfg, tmp_path / "straight", progress=False)
+    cfg_cp = resolve_config("izhikevich2003", {**base, "checkpoint_every_ms": 120.0})
+    simulate(cfg_cp, tmp_path / "resumed", progress=False)
+    # as after a crash at 300 ms: the last checkpoint (240 ms) covers less than the file holds
+    with h5py.File(tmp_path / "resumed/checkpoint.h5") as cp, h5py.File(tmp_path / "resumed/run.h5") as f:
+        assert cp.attrs["step"] == 240
+        assert cp.attrs["spikes_written"] < f["spikes/reservoir/node_ids"].shape[0]
+    resume(tmp_path / "resumed", progress=False)
+    with h5py.File(tmp_path / "straight/run.h5") as a, h5py.File(tmp_path / "resumed/run.h5") as b:
+        for name in ("spikes/reservoir/timestamps", "spikes/reservoir/node_ids", "traces/v", "traces/u", "traces/step"):
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+        assert b.attrs["status"] == "complete" and b.attrs["steps_completed"] == 300
+
+
+def _runaway_network(dt_ms=1.0):
+    """Neuron 1 never resets (v_peak = inf), so its quadratic v runs away to inf."""
+    n = 3
+    neurons = NeuronParameters(
+        model="izhikevich2003", a=np.full(n, 0.02), b=np.full(n, 0.2), c=np.full(n, -65.0), d=np.full(n, 8.0),
+        v_peak_mV=np.array([30.0, np.inf, 30.0]), is_excitatory=np.ones(n, dtype=bool),
+        v_initial_mV=np.full(n, -65.0), u_initial=np.full(n, -13.0))
+    empty = Connectivity(n, np.zeros(n + 1), np.zeros(0), np.zeros(0))
+    return Network(neurons, empty, SynapticFilter("delta"), noise_std=0.0, bias=10.0, dt_ms=dt_ms, scheme="euler")
+
+
+def test_finiteness_guard_names_neuron_step_and_dt(tmp_path):
+    network = _runaway_network()
+    recorder = RunFileRecorder(tmp_path / "run.h5", network.dt_ms)
+    sim = Simulation(network, recorder=recorder)
+    with pytest.raises(NumericalInstabilityError) as info:
+        sim.run(n_steps=1000)
+    error = info.value
+    assert error.neuron == 1 and 0 < error.step < 1000 and error.dt_ms == 1.0
+    assert "neuron 1" in str(error) and f"after step {error.step}" in str(error) and "dt = 1 ms" in str(error)
+    assert not np.isfinite(error.v) or not np.isfinite(error.u)
+    recorder.close()
+    with h5py.File(tmp_path / "run.h5") as f:
+        assert f.attrs["status"] == "failed" and "neuron 1" in f.attrs["message"]
+        assert f.attrs["steps_completed"] == error.step
+
+
+def test_finiteness_guard_in_interpreted_kernel(kernel_mode):
+    sim = Simulation(_runaway_network())
+    with pytest.raises(NumericalInstabilityError):
+        sim.run(n_steps=1000)
+
+
+def test_noise_stream_does_not_depend_on_draw_sizes():
+    from reservoir.rng import stream
+
+    whole = stream(1, "noise").standard_normal((10, 7))
+    rng = stream(1, "noise")
+    parts = np.concatenate([rng.standard_normal((3, 7)), rng.standard_normal((7, 7))])
+    np.testing.assert_array_equal(whole, parts)
+
+
+def test_run_argument_errors():
+    sim = Simulation(netm(50))
+    with pytest.raises(ValueError, match="exactly one"):
+        sim.run()
+    with pytest.raises(ValueError, match="trace_ids"):
+        Simulation(netm(50), trace_ids=[50])
