@@ -116,12 +116,16 @@ class RunFileRecorder:
         If given, its parameters (and, with ``store_connectivity``, its weights) are stored.
     resume : tuple (spikes_written, traces_written), optional
         Reopen an existing file and drop everything written after those counts.
+    record_spikes : bool
+        With False the spike datasets stay empty (traces and network are still written).
     """
 
     def __init__(self, path, dt_ms: float, population: str = "reservoir", trace_ids=None,
                  trace_every_steps: int = 1, attributes: dict | None = None, network=None,
-                 store_connectivity: bool = True, resume: tuple[int, int] | None = None):
+                 store_connectivity: bool = True, resume: tuple[int, int] | None = None,
+                 record_spikes: bool = True):
         self.path = Path(path)
+        self.record_spikes = record_spikes
         self.dt_ms = float(dt_ms)
         self.population = population
         self.trace_ids = np.zeros(0, dtype=np.int64) if trace_ids is None else np.asarray(trace_ids, dtype=np.int64)
@@ -196,7 +200,7 @@ class RunFileRecorder:
         self.file.attrs["status"] = "running"
 
     def write_spikes(self, steps: np.ndarray, ids: np.ndarray) -> None:
-        if len(steps):
+        if len(steps) and self.record_spikes:
             _append(self._timestamps, steps * self.dt_ms)
             _append(self._node_ids, ids.astype(np.uint64))
             self.spikes_written += len(steps)

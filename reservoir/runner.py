@@ -57,7 +57,8 @@ def simulate(config: SimulationConfig, out_dir, progress: bool = True, overwrite
         out / RUN_FILE, network.dt_ms, population=config.recording.population,
         trace_ids=config.recording.trace_neurons, trace_every_steps=config.recording.trace_every_steps,
         attributes={"config_toml": config_toml, "seed": config.seed, "preset": config.preset or ""},
-        network=network, store_connectivity=config.recording.store_connectivity)
+        network=network, store_connectivity=config.recording.store_connectivity,
+        record_spikes=config.recording.spikes)
     sim = _simulation(config, network, stimulus, recorder, progress)
     return _execute(config, sim, recorder, out)
 
@@ -73,7 +74,8 @@ def resume(out_dir, progress: bool = True) -> dict:
     probe = _simulation(config, network, stimulus, recorder=None, progress=False)
     counts = probe.load_checkpoint(out / CHECKPOINT_FILE)
     recorder = RunFileRecorder(out / RUN_FILE, network.dt_ms, population=config.recording.population,
-                               trace_ids=config.recording.trace_neurons, resume=counts)
+                               trace_ids=config.recording.trace_neurons, resume=counts,
+                               record_spikes=config.recording.spikes)
     probe.recorder = recorder
     probe.progress = progress
     return _execute(config, probe, recorder, out)
