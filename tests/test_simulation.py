@@ -141,6 +141,7 @@ def test_finiteness_guard_names_neuron_step_and_dt(tmp_path):
         assert f.attrs["steps_completed"] == error.step
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_finiteness_guard_in_interpreted_kernel(kernel_mode):
     sim = Simulation(_runaway_network())
     with pytest.raises(NumericalInstabilityError):
