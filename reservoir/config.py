@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .neurons import Izhikevich2007Parameters
+
 
 class ConfigError(ValueError):
     """A configuration is invalid; the message names each offending key path."""
@@ -51,26 +53,12 @@ class NoiseConfig(_Section):
     inhibitory_std: float = Field(0.0, ge=0.0)
 
 
-class Izhikevich2007Config(_Section):
-    """Homogeneous parameters of the 2007 form (pF, mV, ms, pA); defaults of Nicola & Clopath."""
-
-    capacitance_pF: float = Field(250.0, gt=0.0)
-    k: float = 2.5
-    v_rest_mV: float = -60.0
-    v_threshold_mV: float | None = None
-    v_peak_mV: float = 30.0
-    v_reset_mV: float = -65.0
-    a: float = 0.01
-    b: float = -2.0
-    d: float = 200.0
-
-
 class NetworkConfig(_Section):
     neuron_model: Literal["izhikevich2003", "izhikevich2007"] = "izhikevich2003"
     n_neurons: int = Field(1000, ge=1)
     excitatory_fraction: float = Field(0.8, ge=0.0, le=1.0)
     firing_type: str | None = Field(None, description="single-neuron Izhikevich 2004 type")
-    izhikevich2007: Izhikevich2007Config = Izhikevich2007Config()
+    izhikevich2007: Izhikevich2007Parameters = Izhikevich2007Parameters()
     connectivity: ConnectivityConfig = ConnectivityConfig()
     synapse: SynapseConfig = SynapseConfig()
     noise: NoiseConfig = NoiseConfig()
@@ -164,10 +152,11 @@ def format_validation_error(error: ValidationError) -> str:
     for problem in error.errors():
         path = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
+        unknown = problem["type"] in ("extra_forbidden", "unexpected_keyword_argument")
+        if unknown:
             message = "unknown key"
         given = problem.get("input")
-        suffix = "" if problem["type"] in ("extra_forbidden", "value_error") or isinstance(given, dict) else f" (got {given!r})"
+        suffix = "" if unknown or problem["type"] == "value_error" or isinstance(given, dict) else f" (got {given!r})"
         lines.append(f"{path}: {message}{suffix}" if path else f"{message}{suffix}")
     return "\n".join(lines)
 

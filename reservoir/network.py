@@ -16,7 +16,7 @@ from .config import IntegrationConfig, NetworkConfig, StimulusConfig
 from .firing_types import FIRING_TYPES
 from .inputs import ExternalInput
 from .kernels import SCHEME_CODES
-from .neurons import Izhikevich2007Parameters, NeuronParameters, izhikevich2003_heterogeneous, izhikevich2007_homogeneous
+from .neurons import NeuronParameters, izhikevich2003_heterogeneous, izhikevich2007_homogeneous
 from .rng import stream
 from .synapses import SynapticFilter
 
@@ -60,8 +60,7 @@ def build_neurons(config: NetworkConfig, seed: int) -> NeuronParameters:
         return FIRING_TYPES[config.firing_type].neuron_parameters()
     if config.neuron_model == "izhikevich2003":
         return izhikevich2003_heterogeneous(n_exc, n - n_exc, stream(seed, "heterogeneity"))
-    params = Izhikevich2007Parameters(**config.izhikevich2007.model_dump())
-    return izhikevich2007_homogeneous(n, params, stream(seed, "initial_state"), n_excitatory=n_exc)
+    return izhikevich2007_homogeneous(n, config.izhikevich2007, stream(seed, "initial_state"), n_excitatory=n_exc)
 
 
 def build_connectivity(config: NetworkConfig, neurons: NeuronParameters, seed: int) -> conn.Connectivity:

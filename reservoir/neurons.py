@@ -149,8 +149,11 @@ def izhikevich2003_heterogeneous(
 class Izhikevich2007Parameters:
     """Homogeneous parameters of the 2007 dimensional form (defaults: Nicola & Clopath 2017).
 
-    ``v_threshold_mV`` defaults to ``v_rest + 40 - b/k`` as in the ModelDB 190565 listing.
+    Units: pF, mV, ms, pA. ``v_threshold_mV`` defaults to ``v_rest + 40 - b/k`` as in the
+    ModelDB 190565 listing. Also the ``network.izhikevich2007`` configuration section.
     """
+
+    __pydantic_config__ = {"extra": "forbid"}
 
     capacitance_pF: float = 250.0
     k: float = 2.5
@@ -161,6 +164,10 @@ class Izhikevich2007Parameters:
     a: float = 0.01
     b: float = -2.0
     d: float = 200.0
+
+    def __post_init__(self) -> None:
+        if not self.capacitance_pF > 0:
+            raise ValueError(f"capacitance_pF must be > 0, got {self.capacitance_pF!r}")
 
     @property
     def resolved_threshold_mV(self) -> float:
