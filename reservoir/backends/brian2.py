@@ -9,8 +9,9 @@ Mapping of a :class:`~reservoir.network.Network` onto Brian2
 Neurons
     One dimensionless ``NeuronGroup`` whose model has no differential equations: ``v``, ``u``,
     the accumulator ``syn_in``, the filter state ``filter_state``/``filter_aux`` and every
-    per-neuron parameter (``a, b, c, d, v_peak``, the 2003 coefficients ``q2, q1, q0`` or the
-    2007 ``cap, k, v_rest, v_thresh``, ``noise_std``, ``bias``) are plain variables. Time is in
+    per-neuron parameter (``a, b, c, d, v_peak``, the recovery equation's ``u_reference`` and
+    ``u_leak``, the 2003 coefficients ``q2, q1, q0`` or the 2007 ``cap, k, v_rest, v_thresh``,
+    ``noise_std``, ``bias``) are plain variables. Time is in
     ms as in the engine; ``defaultclock.dt = dt_ms * ms``; float64 throughout.
 Recurrent connectivity
     Dense and sparse networks alike become one ``Synapses`` object built with
@@ -30,6 +31,8 @@ Schedule of one step (``t = step * dt``), identical to :mod:`reservoir.kernels`
     ``start``, order 1  resetter ``v = c; u = u + d``;
     ``start``, order 2  synaptic propagation ``syn_in_post += w`` (spikers in ascending order,
                         so each ``syn_in`` is summed in the engine's order);
+    ``start``, order -1 optional state monitor of ``v``/``u`` (the state at the step's start,
+                        as the engine's traces);
     ``start``, order 3  spike monitor;
     ``groups``, order 0 one ``run_regularly`` block: synaptic filter (with the engine's own
                         coefficients from :meth:`SynapticFilter.coefficients`), total current
@@ -40,7 +43,8 @@ Schedule of one step (``t = step * dt``), identical to :mod:`reservoir.kernels`
 Arithmetic identity
     The integration is explicit abstract code, not differential equations, and every
     expression is written with the engine's operand order (``q2*v*v + q1*v + q0 - u + I``,
-    ``(k*(v - v_rest)*(v - v_thresh) - u + I)/cap``, ``a*(b*v - u)`` / ``a*(b*(v - v_rest) - u)``;
+    ``(k*(v - v_rest)*(v - v_thresh) - u + I)/cap``, and the kernel's general recovery equation
+    ``a*(b*(v - u_reference) - u_leak*u)``, which is the 2003 and 2007 forms bit for bit;
     ``euler``: both derivatives from the old state; ``izhikevich2003``: two half steps of ``v``
     then ``u`` from the new ``v``; ``izhikevich2004``: one ``v`` step then ``u`` from the new
     ``v``). Two Brian2 rewrites would change the rounding and are avoided: the loop-invariant
@@ -50,8 +54,11 @@ Arithmetic identity
     every value is computed into a fresh temporary and state variables are only ever assigned
     a temporary. With the ``numpy`` target each operation is then the same IEEE operation as
     in the compiled kernel. The ``cython`` target and ``cpp_standalone`` compile with Brian2's
-    default ``-ffast-math``, which lets the C compiler re-associate and fuse, so they agree with
-    the engine statistically rather than bit for bit.
+    default ``-ffast-math -march=native``, which lets the C compiler re-associate and contract
+    ``a + b*c`` into FMA; that changes the last bits, and a recurrent network amplifies them into
+    different spike trains after a few hundred ms, so with default flags they agree with the
+    engine statistically. ``strict_floating_point=True`` compiles the ``cython`` target without
+    fast math and FMA contraction, and it then reproduces the engine exactly as well.
 
 Differences
     Brian2 draws its noise from its own generator (``brian2.seed``), so noisy runs agree in
@@ -61,7 +68,7 @@ Differences
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -89,31 +96,35 @@ class Brian2Model:
     synapses : brian2.Synapses or None
         ``None`` when the network has no recurrent synapses.
     spike_monitor : brian2.SpikeMonitor or None
+    state_monitor : brian2.StateMonitor or None
+        Records ``v`` and ``u`` of the ``trace_ids`` given to :func:`build_brian2_network`.
     dt_ms : float
     target : str
         Code-generation target used by :meth:`run` (ignored by a standalone device).
     abstract_code : str
         The per-step ``run_regularly`` code (filter, current, integration), for inspection.
+    strict_floating_point : bool
+        Compile the ``cython`` target without fast math (see :func:`build_brian2_network`).
     """
 
     network: Any
     neurons: Any
     synapses: Any
     spike_monitor: Any
+    state_monitor: Any
     dt_ms: float
     target: str
     abstract_code: str
-    steps_run: int = field(default=0)
+    strict_floating_point: bool = False
 
     def run(self, n_steps: int, seed: int | None = None, report=None) -> None:
         """Advance by ``n_steps`` steps; ``seed`` (if given) seeds Brian2's random numbers."""
         import brian2
 
-        with _codegen_preferences(self.target):
+        with _codegen_preferences(self.target, self.strict_floating_point):
             if seed is not None:
                 brian2.seed(seed)
             self.network.run(n_steps * self.dt_ms * brian2.ms, namespace={}, report=report)
-        self.steps_run += n_steps
 
     def spike_trains(self) -> tuple[np.ndarray, np.ndarray]:
         """``(spike_steps, spike_ids)`` as int64/int32 arrays, in the engine's convention."""
@@ -124,26 +135,53 @@ class Brian2Model:
         ids = np.asarray(self.spike_monitor.i[:], dtype=np.int32)
         return steps, ids
 
+    def traces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(trace_steps, trace_v, trace_u)``, the last two ``(steps, neurons)``, as the engine's
+        recorder with ``trace_every_steps=1``."""
+        if self.state_monitor is None:
+            raise RuntimeError("this model was built without trace_ids")
+        steps = np.rint(np.asarray(self.state_monitor.t_[:]) / (self.dt_ms * 1e-3)).astype(np.int64)
+        return steps, np.asarray(self.state_monitor.v[:]).T.copy(), np.asarray(self.state_monitor.u[:]).T.copy()
+
     def state(self) -> dict[str, np.ndarray]:
         """Current ``v``, ``u``, ``filter_state`` and ``filter_aux`` (copies)."""
         return {name: np.array(getattr(self.neurons, name)[:], dtype=np.float64)
                 for name in ("v", "u", "filter_state", "filter_aux")}
 
 
+#: Brian2's default gcc flags minus the ones that let the compiler re-associate or fuse
+#: floating-point operations (``-ffast-math`` and FMA contraction).
+_STRICT_COMPILE_ARGS = ["-w", "-O3", "-fno-fast-math", "-ffp-contract=off", "-march=native", "-std=c++11"]
+
+
 @contextlib.contextmanager
-def _codegen_preferences(target: str):
-    """Set the target and switch off loop-invariant optimisation; restore both afterwards."""
+def _codegen_preferences(target: str, strict_floating_point: bool = False):
+    """Set the target, switch off loop-invariant optimisation and, if asked, compile without
+    fast math (into a separate Cython cache: Brian2's cache key ignores compiler flags).
+    Restores every preference afterwards."""
     from brian2 import prefs
 
-    saved = (prefs.codegen.target, prefs.codegen.loop_invariant_optimisations, prefs.core.default_float_dtype)
-    prefs.codegen.target = target
-    prefs.codegen.loop_invariant_optimisations = False
-    prefs.core.default_float_dtype = np.float64
+    names = ["codegen.target", "codegen.loop_invariant_optimisations", "core.default_float_dtype"]
+    values: dict[str, Any] = {"codegen.target": target, "codegen.loop_invariant_optimisations": False,
+                              "core.default_float_dtype": np.float64}
+    if strict_floating_point:
+        names += ["codegen.cpp.extra_compile_args_gcc", "codegen.runtime.cython.cache_dir"]
+        values["codegen.cpp.extra_compile_args_gcc"] = list(_STRICT_COMPILE_ARGS)
+        values["codegen.runtime.cython.cache_dir"] = str(_strict_cache_dir())
+    saved = {name: prefs[name] for name in names}
+    for name, value in values.items():
+        prefs[name] = value
     try:
         yield
     finally:
-        (prefs.codegen.target, prefs.codegen.loop_invariant_optimisations,
-         prefs.core.default_float_dtype) = saved
+        for name, value in saved.items():
+            prefs[name] = value
+
+
+def _strict_cache_dir():
+    from pathlib import Path
+
+    return Path.home() / ".cython" / "brian_extensions_strict_floating_point"
 
 
 def _input_slots(external_input: ExternalInput, n_neurons: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,10 +213,10 @@ def _dv_expression(model: str, v: str, u: str) -> str:
     return f"(k*({v} - v_rest)*({v} - v_thresh) - {u} + current)/cap"
 
 
-def _du_expression(model: str, v: str, u: str) -> str:
-    if model == "izhikevich2003":
-        return f"a*(b*{v} - {u})"
-    return f"a*(b*({v} - v_rest) - {u})"
+def _du_expression(v: str, u: str) -> str:
+    # the kernel's _du_dt: u_reference = 0, u_leak = 1 (2003), v_rest and 1 (2007), or a firing
+    # type's own values (the 2004 accommodation panel)
+    return f"a*(b*({v} - u_reference) - u_leak*{u})"
 
 
 def state_update_code(network: Network, n_input_slots: int) -> str:
@@ -207,7 +245,7 @@ def state_update_code(network: Network, n_input_slots: int) -> str:
         lines.append(f"current_{slot + 1} = current_{slot} + ext_gain_{slot}*external_signal(t, ext_channel_{slot})")
     lines.append(f"current = current_{n_input_slots}")
     dv = lambda v, u: _dv_expression(model, v, u)  # noqa: E731
-    du = lambda v, u: _du_expression(model, v, u)  # noqa: E731
+    du = _du_expression
     if network.scheme == "euler":
         lines += [f"dv_dt = {dv('v', 'u')}",
                   f"du_dt = {du('v', 'u')}",
@@ -225,7 +263,8 @@ def state_update_code(network: Network, n_input_slots: int) -> str:
 
 
 def build_brian2_network(network: Network, external_input: ExternalInput | None = None, *,
-                         target: str = "numpy", record_spikes: bool = True) -> Brian2Model:
+                         target: str = "numpy", record_spikes: bool = True, trace_ids=None,
+                         strict_floating_point: bool = False) -> Brian2Model:
     """Build ``network`` (and its external input) in Brian2; see the module docstring.
 
     Parameters
@@ -238,13 +277,22 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
         device (``brian2.set_device("cpp_standalone")``, set by the caller) it is ignored.
     record_spikes : bool
         Attach a ``SpikeMonitor`` (read it with :meth:`Brian2Model.spike_trains`).
+    trace_ids : sequence of int, optional
+        Neurons whose ``v`` and ``u`` are recorded every step at the step's start, before spike
+        detection, like the engine's traces (read them with :meth:`Brian2Model.traces`).
+    strict_floating_point : bool
+        For the ``cython`` target: compile without ``-ffast-math`` and with
+        ``-ffp-contract=off``, into a separate Cython cache
+        (``~/.cython/brian_extensions_strict_floating_point``), so that the compiled code does
+        the engine's IEEE operations and reproduces its spike trains exactly. The ``numpy``
+        target needs no such option.
 
     Returns
     -------
     Brian2Model
     """
     import brian2
-    from brian2 import NeuronGroup, SpikeMonitor, Synapses, TimedArray, defaultclock, ms
+    from brian2 import NeuronGroup, SpikeMonitor, StateMonitor, Synapses, TimedArray, defaultclock, ms
 
     if target not in RUNTIME_TARGETS:
         raise ValueError(f"target must be one of {RUNTIME_TARGETS}, got {target!r}")
@@ -258,7 +306,7 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
     slot_channels, slot_gains = _input_slots(external_input, n)
     n_slots = slot_channels.shape[0]
 
-    parameters = ["a", "b", "c", "d", "v_peak", "noise_std", "bias"]
+    parameters = ["a", "b", "c", "d", "v_peak", "u_reference", "u_leak", "noise_std", "bias"]
     if neurons_spec.model == "izhikevich2003":
         parameters += ["q2", "q1", "q0"]
     else:
@@ -288,7 +336,8 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
     group.resetter["spike"].order = _RESET_ORDER
     values = {
         "a": neurons_spec.a, "b": neurons_spec.b, "c": neurons_spec.c, "d": neurons_spec.d,
-        "v_peak": neurons_spec.v_peak_mV, "noise_std": network.noise_std, "bias": network.bias,
+        "v_peak": neurons_spec.v_peak_mV, "u_reference": neurons_spec.u_reference_mV,
+        "u_leak": neurons_spec.u_leak, "noise_std": network.noise_std, "bias": network.bias,
         "v": neurons_spec.v_initial_mV, "u": neurons_spec.u_initial,
     }
     if neurons_spec.model == "izhikevich2003":
@@ -321,13 +370,23 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
     if record_spikes:
         monitor = SpikeMonitor(group, when="start", order=_MONITOR_ORDER, name="spikes")
         objects.append(monitor)
+    state_monitor = None
+    if trace_ids is not None and len(trace_ids):
+        record = np.asarray(trace_ids, dtype=np.int64)
+        if record.min() < 0 or record.max() >= n:
+            raise ValueError(f"trace_ids must lie in [0, {n})")
+        state_monitor = StateMonitor(group, ["v", "u"], record=record, when="start", order=-1, name="traces")
+        objects.append(state_monitor)
     net = brian2.Network(*objects)
     return Brian2Model(network=net, neurons=group, synapses=synapses, spike_monitor=monitor,
-                       dt_ms=float(network.dt_ms), target=target, abstract_code=code)
+                       state_monitor=state_monitor,
+                       dt_ms=float(network.dt_ms), target=target, abstract_code=code,
+                       strict_floating_point=strict_floating_point)
 
 
 def run_brian2(network: Network, external_input: ExternalInput | None = None, n_steps: int = 0,
-               target: str = "numpy", seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               target: str = "numpy", seed: int | None = None,
+               strict_floating_point: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Build ``network`` in Brian2, run ``n_steps`` steps and return ``(spike_steps, spike_ids)``.
 
     Spikes are stamped as in the engine (the step at whose start ``v >= v_peak`` is detected),
@@ -341,6 +400,7 @@ def run_brian2(network: Network, external_input: ExternalInput | None = None, n_
     >>> net = build_network(cfg.network, cfg.integration, seed=1)
     >>> steps, ids = run_brian2(net, n_steps=cfg.n_steps, seed=1)
     """
-    model = build_brian2_network(network, external_input, target=target, record_spikes=True)
+    model = build_brian2_network(network, external_input, target=target, record_spikes=True,
+                                 strict_floating_point=strict_floating_point)
     model.run(n_steps, seed=seed)
     return model.spike_trains()
