@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .fastrng import _ziggurat_draw, _ziggurat_slow
+
 SCHEME_CODES = {"euler": 0, "izhikevich2003": 1, "izhikevich2004": 2}
 FILTER_CODES = {"delta": 0, "exponential": 1, "double_exponential": 2}
 
@@ -53,11 +55,11 @@ def _du_dt(v, u, a, b, u_reference, u_leak):
 def simulate_chunk(
     n_steps, first_step, dt_ms, scheme, model,
     v, u, filter_state, filter_aux,
-    a, b, c, d, v_peak, quadratic, cap, k, v_rest, v_thresh, u_reference, u_leak, bias,
+    a, b, c, d, v_peak, quad2, quad1, quad0, cap, k, v_rest, v_thresh, u_reference, u_leak, bias,
     dense, indptr, indices, weights, dense_weights,
     filter_kind, decay_primary, decay_secondary, jump_scale,
     input_signal, input_indptr, input_indices, input_gains,
-    noise_std, noise,
+    noise_std, has_noise, noise_state, zig_k, zig_w, zig_f,
     spike_steps, spike_ids, n_spikes_start,
     trace_ids, trace_every, trace_steps, trace_v, trace_u, n_traces_start,
     syn_in, current, fired,
@@ -66,8 +68,9 @@ def simulate_chunk(
 
     State arrays (``v``, ``u``, ``filter_state``, ``filter_aux``) are updated in place. Spikes
     are appended to ``spike_steps``/``spike_ids`` from ``n_spikes_start``; traces to
-    ``trace_*`` from ``n_traces_start``. ``input_signal`` and ``noise`` are indexed by the
-    chunk-local step; ``noise`` may have zero rows (noise off).
+    ``trace_*`` from ``n_traces_start``. ``input_signal`` is indexed by the chunk-local step.
+    With ``has_noise`` every neuron draws one N(0,1) value per step, in neuron order, from the
+    xoshiro256++ state ``noise_state`` (advanced in place; :mod:`reservoir.fastrng`).
 
     Returns
     -------
@@ -82,8 +85,15 @@ def simulate_chunk(
     n_traces = n_traces_start
     n_trace_neurons = trace_ids.shape[0]
     n_channels = input_signal.shape[1]
-    has_noise = noise.shape[0] > 0
     half_dt = 0.5 * dt_ms
+    # Spike candidates (v >= v_peak) are found while integrating, so detection at the next
+    # step's start only visits them; a chunk starts with one full pass instead.
+    n_fired = 0
+    for i in range(n):
+        syn_in[i] = 0.0
+        if v[i] >= v_peak[i]:
+            fired[n_fired] = i
+            n_fired += 1
     for step in range(n_steps):
         global_step = first_step + step
         if n_spikes + n > capacity:
@@ -95,20 +105,15 @@ def simulate_chunk(
                 trace_v[n_traces, t] = v[trace_ids[t]]
                 trace_u[n_traces, t] = u[trace_ids[t]]
             n_traces += 1
-        # 2. spike detection and reset
-        n_fired = 0
-        for i in range(n):
-            if v[i] >= v_peak[i]:
-                fired[n_fired] = i
-                n_fired += 1
-                spike_steps[n_spikes] = global_step
-                spike_ids[n_spikes] = i
-                n_spikes += 1
-                v[i] = c[i]
-                u[i] = u[i] + d[i]
-        # 3. propagation into syn_in
-        for i in range(n):
-            syn_in[i] = 0.0
+        # 2. spike detection and reset (ascending neuron order)
+        for f in range(n_fired):
+            i = fired[f]
+            spike_steps[n_spikes] = global_step
+            spike_ids[n_spikes] = i
+            n_spikes += 1
+            v[i] = c[i]
+            u[i] = u[i] + d[i]
+        # 3. propagation into syn_in (zero on entry; each neuron's entry is cleared when read)
         if dense:
             for f in range(n_fired):
                 row = dense_weights[fired[f]]
@@ -119,23 +124,29 @@ def simulate_chunk(
                 pre = fired[f]
                 for s in range(indptr[pre], indptr[pre + 1]):
                     syn_in[indices[s]] += weights[s]
-        # 4. synaptic filter -> current[i] = I_syn
+        # 4. synaptic filter: current = I_syn (syn_in is cleared as it is read)
         if filter_kind == 0:
             for i in range(n):
                 current[i] = syn_in[i]
+                syn_in[i] = 0.0
         elif filter_kind == 1:
             for i in range(n):
                 filter_state[i] = filter_state[i] * decay_primary + syn_in[i] * jump_scale
                 current[i] = filter_state[i]
+                syn_in[i] = 0.0
         else:
             for i in range(n):
                 filter_state[i] = filter_state[i] * decay_primary + filter_aux[i] * dt_ms
                 filter_aux[i] = filter_aux[i] * decay_secondary + syn_in[i] * jump_scale
                 current[i] = filter_state[i]
-        # 5. total current: noise + I_syn + bias + external
+                syn_in[i] = 0.0
+        # 5. total current: noise + I_syn + bias (+ external channels, below)
         if has_noise:
             for i in range(n):
-                current[i] = noise_std[i] * noise[step, i] + current[i] + bias[i]
+                xi, layer, accepted = _ziggurat_draw(noise_state, zig_k, zig_w)
+                if not accepted:
+                    xi = _ziggurat_slow(noise_state, xi, layer, zig_k, zig_w, zig_f)
+                current[i] = noise_std[i] * xi + current[i] + bias[i]
         else:
             for i in range(n):
                 current[i] = current[i] + bias[i]
@@ -144,27 +155,64 @@ def simulate_chunk(
             if x != 0.0:
                 for s in range(input_indptr[ch], input_indptr[ch + 1]):
                     current[input_indices[s]] += input_gains[s] * x
-        # 6. integration and finiteness guard
-        for i in range(n):
-            vi = v[i]
-            ui = u[i]
-            q2 = quadratic[i, 0]
-            q1 = quadratic[i, 1]
-            q0 = quadratic[i, 2]
+        # 6. integration. One loop per (scheme, model), with the model as a literal, so that
+        # each loop is branch-free and vectorises (in this large function LLVM does not unswitch
+        # the branches by itself: the generic loop measured 4.9 ns per neuron, these about 1.3).
+        if model == 0:
             if scheme == 0:
-                dv = _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
-                du = _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
-                vi = vi + dt_ms * dv
-                ui = ui + dt_ms * du
+                for i in range(n):
+                    vi = v[i]
+                    ui = u[i]
+                    dv = _dv_dt(0, vi, ui, current[i], quad2[i], quad1[i], quad0[i], 1.0, 0.0, 0.0, 0.0)
+                    du = _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+                    v[i] = vi + dt_ms * dv
+                    u[i] = ui + dt_ms * du
             elif scheme == 1:
-                vi = vi + half_dt * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
-                vi = vi + half_dt * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
-                ui = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+                for i in range(n):
+                    vi = v[i]
+                    ui = u[i]
+                    vi = vi + half_dt * _dv_dt(0, vi, ui, current[i], quad2[i], quad1[i], quad0[i], 1.0, 0.0, 0.0, 0.0)
+                    vi = vi + half_dt * _dv_dt(0, vi, ui, current[i], quad2[i], quad1[i], quad0[i], 1.0, 0.0, 0.0, 0.0)
+                    v[i] = vi
+                    u[i] = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
             else:
-                vi = vi + dt_ms * _dv_dt(model, vi, ui, current[i], q2, q1, q0, cap[i], k[i], v_rest[i], v_thresh[i])
-                ui = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
-            v[i] = vi
-            u[i] = ui
-            if not (np.isfinite(vi) and np.isfinite(ui)):
+                for i in range(n):
+                    vi = v[i]
+                    ui = u[i]
+                    vi = vi + dt_ms * _dv_dt(0, vi, ui, current[i], quad2[i], quad1[i], quad0[i], 1.0, 0.0, 0.0, 0.0)
+                    v[i] = vi
+                    u[i] = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+        else:
+            if scheme == 0:
+                for i in range(n):
+                    vi = v[i]
+                    ui = u[i]
+                    dv = _dv_dt(1, vi, ui, current[i], 0.0, 0.0, 0.0, cap[i], k[i], v_rest[i], v_thresh[i])
+                    du = _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+                    v[i] = vi + dt_ms * dv
+                    u[i] = ui + dt_ms * du
+            elif scheme == 1:
+                for i in range(n):
+                    vi = v[i]
+                    ui = u[i]
+                    vi = vi + half_dt * _dv_dt(1, vi, ui, current[i], 0.0, 0.0, 0.0, cap[i], k[i], v_rest[i], v_thresh[i])
+                    vi = vi + half_dt * _dv_dt(1, vi, ui, current[i], 0.0, 0.0, 0.0, cap[i], k[i], v_rest[i], v_thresh[i])
+                    v[i] = vi
+                    u[i] = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+            else:
+                for i in range(n):
+                    vi = v[i]
+                    ui = u[i]
+                    vi = vi + dt_ms * _dv_dt(1, vi, ui, current[i], 0.0, 0.0, 0.0, cap[i], k[i], v_rest[i], v_thresh[i])
+                    v[i] = vi
+                    u[i] = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+        # finiteness guard and the next step's spike candidates, in a separate pass so that the
+        # integration loops stay free of exits
+        n_fired = 0
+        for i in range(n):
+            if not (np.isfinite(v[i]) and np.isfinite(u[i])):
                 return step, n_spikes, n_traces, STATUS_NOT_FINITE, i
+            if v[i] >= v_peak[i]:
+                fired[n_fired] = i
+                n_fired += 1
     return n_steps, n_spikes, n_traces, STATUS_OK, -1

@@ -1,10 +1,11 @@
 """The chunked simulation loop: one compiled call per chunk, Python only between chunks.
 
-Between chunks Python draws the chunk's noise (``noise`` stream, PCG64), slices the external
-input, flushes spikes and traces to the recorder, updates the progress bar and, if asked,
-writes a checkpoint. Noise is drawn row by row in one sequence, so the numbers a step sees do
-not depend on where chunk boundaries fall; together with the checkpoint's saved generator state
-this is what makes a restored run continue bit-identically.
+Between chunks Python slices the external input, flushes spikes and traces to the recorder,
+updates the progress bar and, if asked, writes a checkpoint. Noise is drawn inside the kernel
+from a xoshiro256++ generator seeded from the run's ``noise`` stream, strictly in step and
+neuron order, so the numbers a step sees do not depend on where chunk boundaries fall; together
+with the checkpoint's saved generator state this is what makes a restored run continue
+bit-identically.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from .inputs import ExternalInput
 from .kernels import SCHEME_CODES, STATUS_NOT_FINITE, simulate_chunk
 from .network import Network
 from .recording import MemoryRecorder
-from .rng import stream
+from .fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, seed_state
+from .rng import stream_seed
 
 CHECKPOINT_FORMAT = "reservoir-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -51,8 +53,8 @@ class Simulation:
     trace_ids, trace_every_steps
         Neurons whose ``v``/``u`` are recorded, and the decimation.
     chunk_steps : int, optional
-        Steps per compiled call (default: about 100 ms, capped so the chunk's noise array stays
-        below 16 MB).
+        Steps per compiled call (default: about 100 ms, capped at 2 M neuron-steps so the spike
+        buffer stays small).
 
     Examples
     --------
@@ -90,7 +92,7 @@ class Simulation:
         self.filter_state = np.zeros(n)
         self.filter_aux = np.zeros(n)
         self.step = 0
-        self.noise_rng = stream(seed, "noise")
+        self.noise_state = seed_state(stream_seed(seed, "noise"))
         # scratch and buffers
         self._syn_in = np.zeros(n)
         self._current = np.zeros(n)
@@ -102,7 +104,7 @@ class Simulation:
         self._trace_steps = np.zeros(trace_rows, dtype=np.int64)
         self._trace_v = np.zeros((trace_rows, self.trace_ids.size))
         self._trace_u = np.zeros((trace_rows, self.trace_ids.size))
-        self._empty_noise = np.zeros((0, n))
+        self._quadratic = tuple(np.ascontiguousarray(col) for col in network.neurons.quadratic_coefficients.T)
         dense = network.connectivity.dense_weights
         self._dense = dense is not None
         self._dense_weights = dense if dense is not None else np.zeros((0, 0))
@@ -139,7 +141,6 @@ class Simulation:
         net = self.network
         neurons = net.neurons
         conn = net.connectivity
-        noise = self.noise_rng.standard_normal((count, net.n_neurons)) if net.has_noise else self._empty_noise
         signal = self.external_input.chunk(self.step, count)
         decay1, decay2, jump = net.synapse.coefficients(net.dt_ms)
         done = 0
@@ -147,13 +148,13 @@ class Simulation:
             steps, n_spikes, n_traces, status, bad = simulate_chunk(
                 count - done, self.step, net.dt_ms, SCHEME_CODES[net.scheme], neurons.model_code,
                 self.v, self.u, self.filter_state, self.filter_aux,
-                neurons.a, neurons.b, neurons.c, neurons.d, neurons.v_peak_mV, neurons.quadratic_coefficients,
+                neurons.a, neurons.b, neurons.c, neurons.d, neurons.v_peak_mV, *self._quadratic,
                 neurons.capacitance_pF, neurons.k, neurons.v_rest_mV, neurons.v_threshold_mV,
                 neurons.u_reference_mV, neurons.u_leak, net.bias,
                 self._dense, conn.indptr, conn.indices, conn.weights, self._dense_weights,
                 net.synapse.code, decay1, decay2, jump,
                 signal[done:], self.external_input.indptr, self.external_input.indices, self.external_input.gains,
-                net.noise_std, noise[done:] if noise.shape[0] else noise,
+                net.noise_std, net.has_noise, self.noise_state, ZIGGURAT_K, ZIGGURAT_W, ZIGGURAT_F,
                 self._spike_steps, self._spike_ids, 0,
                 self.trace_ids, self.trace_every_steps, self._trace_steps, self._trace_v, self._trace_u, 0,
                 self._syn_in, self._current, self._fired,
@@ -191,11 +192,10 @@ class Simulation:
             f.attrs["format_name"] = CHECKPOINT_FORMAT
             f.attrs["format_version"] = CHECKPOINT_VERSION
             f.attrs["step"] = self.step
-            f.attrs["noise_rng_state"] = json.dumps(self.noise_rng.bit_generator.state)
             f.attrs["fingerprint"] = self.fingerprint()
             f.attrs["spikes_written"] = self.recorder.spikes_written
             f.attrs["traces_written"] = self.recorder.traces_written
-            for name in ("v", "u", "filter_state", "filter_aux"):
+            for name in ("v", "u", "filter_state", "filter_aux", "noise_state"):
                 f.create_dataset(f"state/{name}", data=getattr(self, name))
         tmp.replace(path)
 
@@ -215,8 +215,7 @@ class Simulation:
             if f.attrs["fingerprint"] != self.fingerprint():
                 raise ValueError(f"{path} was saved by a different network, input or seed; "
                                  "restore it into a simulation built from the same configuration")
-            for name in ("v", "u", "filter_state", "filter_aux"):
+            for name in ("v", "u", "filter_state", "filter_aux", "noise_state"):
                 getattr(self, name)[:] = f[f"state/{name}"][:]
             self.step = int(f.attrs["step"])
-            self.noise_rng.bit_generator.state = json.loads(f.attrs["noise_rng_state"])
             return int(f.attrs["spikes_written"]), int(f.attrs["traces_written"])

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from reservoir import Simulation
-from reservoir.rng import stream
+from reservoir.fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, fill_standard_normal, seed_state
+from reservoir.rng import stream_seed
 
 from .helpers import drive, small_network
 from .naive import naive_simulate
@@ -25,7 +26,9 @@ CASES = [
 def _compare(network, n_steps, ext, kernel_mode, chunk_steps=37):
     noise = None
     if network.has_noise:
-        noise = stream(11, "noise").standard_normal((n_steps, network.n_neurons))
+        # the engine's noise stream (xoshiro256++ ziggurat, tested on its own in test_fastrng.py)
+        noise = np.empty((n_steps, network.n_neurons))
+        fill_standard_normal(seed_state(stream_seed(11, "noise")), noise, ZIGGURAT_K, ZIGGURAT_W, ZIGGURAT_F)
     sim = Simulation(network, ext, seed=11, trace_ids=[0, 5], trace_every_steps=3, chunk_steps=chunk_steps)
     sim.run(n_steps=n_steps)
     twin = naive_simulate(network, n_steps, ext, noise, trace_ids=[0, 5], trace_every=3)

@@ -106,7 +106,7 @@ def test_resumed_run_file_equals_uninterrupted_run_file(tmp_path):
     # as after a crash at 300 ms: the last checkpoint (240 ms) covers less than the file holds
     with h5py.File(tmp_path / "resumed/checkpoint.h5") as cp, h5py.File(tmp_path / "resumed/run.h5") as f:
         assert cp.attrs["step"] == 240
-        assert cp.attrs["spikes_written"] < f["spikes/reservoir/node_ids"].shape[0]
+        assert cp.attrs["traces_written"] == 240 < f["traces/v"].shape[0] == 300
     resume(tmp_path / "resumed", progress=False)
     with h5py.File(tmp_path / "straight/run.h5") as a, h5py.File(tmp_path / "resumed/run.h5") as b:
         for name in ("spikes/reservoir/timestamps", "spikes/reservoir/node_ids", "traces/v", "traces/u", "traces/step"):
@@ -146,15 +146,6 @@ def test_finiteness_guard_in_interpreted_kernel(kernel_mode):
     sim = Simulation(_runaway_network())
     with pytest.raises(NumericalInstabilityError):
         sim.run(n_steps=1000)
-
-
-def test_noise_stream_does_not_depend_on_draw_sizes():
-    from reservoir.rng import stream
-
-    whole = stream(1, "noise").standard_normal((10, 7))
-    rng = stream(1, "noise")
-    parts = np.concatenate([rng.standard_normal((3, 7)), rng.standard_normal((7, 7))])
-    np.testing.assert_array_equal(whole, parts)
 
 
 def test_run_argument_errors():
