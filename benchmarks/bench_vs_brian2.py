@@ -22,8 +22,8 @@ engine's order):
 Timings exclude network construction and compilation:
 
 * engine: ``Simulation.run`` only. The network is built and the kernel loaded (a short warm-up
-  run on another ``Simulation``) beforehand. The time includes drawing the noise (NumPy
-  PCG64) and recording the spikes; the kernel is serial.
+  run on another ``Simulation``) beforehand. The time includes drawing the noise (inside the
+  kernel, xoshiro256++ with a ziggurat) and recording the spikes; the kernel is serial.
 * Brian2 runtime, ``cython`` target: a short run compiles everything, the initial state is
   stored, and each repeat restores it and times a 1-s ``Network.run``. The table reports
   Brian2's own loop time (``device._last_run_time``: the time-step loop, after ``before_run``);
