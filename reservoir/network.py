@@ -39,8 +39,8 @@ class Network:
             raise ValueError(f"integration scheme must be one of {sorted(SCHEME_CODES)}, got {self.scheme!r}")
         if not self.dt_ms > 0:
             raise ValueError(f"dt_ms must be > 0, got {self.dt_ms!r}")
-        self.noise_std = np.ascontiguousarray(np.broadcast_to(self.noise_std, (n,)), dtype=np.float64)
-        self.bias = np.ascontiguousarray(np.broadcast_to(self.bias, (n,)), dtype=np.float64)
+        self.noise_std = np.array(np.broadcast_to(self.noise_std, (n,)), dtype=np.float64)  # own, writable
+        self.bias = np.array(np.broadcast_to(self.bias, (n,)), dtype=np.float64)
         if self.connectivity.n_neurons != n:
             raise ValueError("connectivity and neurons disagree on the number of neurons")
 
