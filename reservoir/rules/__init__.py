@@ -1,0 +1,1 @@
+"""Learning rules: each rule is one module with its state, per-step kernel and config."""
