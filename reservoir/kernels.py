@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from .fastrng import _ziggurat_draw, _ziggurat_slow
+from .readout_kernel import readout_step
 
 SCHEME_CODES = {"euler": 0, "izhikevich2003": 1, "izhikevich2004": 2}
 FILTER_CODES = {"delta": 0, "exponential": 1, "double_exponential": 2}
@@ -30,6 +31,7 @@ FILTER_CODES = {"delta": 0, "exponential": 1, "double_exponential": 2}
 STATUS_OK = 0
 STATUS_BUFFER_FULL = 1
 STATUS_NOT_FINITE = 2
+STATUS_RLS_NOT_FINITE = 3
 
 
 @njit(cache=True)
@@ -63,6 +65,7 @@ def simulate_chunk(
     spike_steps, spike_ids, n_spikes_start,
     trace_ids, trace_every, trace_steps, trace_v, trace_u, n_traces_start,
     syn_in, current, fired,
+    has_readouts, readout_state, feedback_encoders, n_out_start, n_stored_start,
 ):
     """Advance the network by ``n_steps`` steps (see module docstring for the step order).
 
@@ -72,13 +75,23 @@ def simulate_chunk(
     With ``has_noise`` every neuron draws one N(0,1) value per step, in neuron order, from the
     xoshiro256++ state ``noise_state`` (advanced in place; :mod:`reservoir.fastrng`).
 
+    With ``has_readouts`` the readouts (``readout_state``, see :mod:`reservoir.readout_kernel`)
+    advance right after spike detection, and ``feedback_encoders @ z`` (if it has rows) joins
+    the total current after the bias. Recorded outputs and stored windows are appended from
+    ``n_out_start`` and ``n_stored_start``.
+
     Returns
     -------
-    steps_done, n_spikes, n_traces, status, bad_neuron
+    steps_done, n_spikes, n_traces, status, bad_neuron, n_out, n_stored
         ``status`` is ``STATUS_OK``, ``STATUS_BUFFER_FULL`` (the spike buffer could not hold
         another step; call again for the remaining steps) or ``STATUS_NOT_FINITE`` (``v`` or
-        ``u`` of ``bad_neuron`` became NaN/inf during step ``first_step + steps_done``).
+        ``u`` of ``bad_neuron`` became NaN/inf during step ``first_step + steps_done``) or
+        ``STATUS_RLS_NOT_FINITE`` (an RLS event diverged; ``bad_neuron`` is -1).
     """
+    n_out = n_out_start
+    n_stored = n_stored_start
+    has_feedback = feedback_encoders.shape[0] > 0
+    readout_z = readout_state[7]
     n = v.shape[0]
     capacity = spike_steps.shape[0]
     n_spikes = n_spikes_start
@@ -97,7 +110,7 @@ def simulate_chunk(
     for step in range(n_steps):
         global_step = first_step + step
         if n_spikes + n > capacity:
-            return step, n_spikes, n_traces, STATUS_BUFFER_FULL, -1
+            return step, n_spikes, n_traces, STATUS_BUFFER_FULL, -1, n_out, n_stored
         # 1. decimated trace of the state at the start of this step
         if n_trace_neurons > 0 and global_step % trace_every == 0:
             trace_steps[n_traces] = global_step
@@ -113,6 +126,12 @@ def simulate_chunk(
             n_spikes += 1
             v[i] = c[i]
             u[i] = u[i] + d[i]
+        # readouts: traces, outputs, learning (they see this step's spikes)
+        if has_readouts:
+            n_out, n_stored, rls_ok = readout_step(step, global_step, dt_ms, fired, n_fired, readout_state,
+                                                   n_out, n_stored)
+            if not rls_ok:
+                return step, n_spikes, n_traces, STATUS_RLS_NOT_FINITE, -1, n_out, n_stored
         # 3. propagation into syn_in (zero on entry; each neuron's entry is cleared when read)
         if dense:
             for f in range(n_fired):
@@ -150,6 +169,13 @@ def simulate_chunk(
         else:
             for i in range(n):
                 current[i] = current[i] + bias[i]
+        if has_feedback:  # closed loop: encoders times this step's readout outputs
+            n_units = readout_z.shape[0]
+            for i in range(n):
+                feedback = 0.0
+                for kk in range(n_units):
+                    feedback += feedback_encoders[i, kk] * readout_z[kk]
+                current[i] = current[i] + feedback
         for ch in range(n_channels):
             x = input_signal[step, ch]
             if x != 0.0:
@@ -211,8 +237,8 @@ def simulate_chunk(
         n_fired = 0
         for i in range(n):
             if not (np.isfinite(v[i]) and np.isfinite(u[i])):
-                return step, n_spikes, n_traces, STATUS_NOT_FINITE, i
+                return step, n_spikes, n_traces, STATUS_NOT_FINITE, i, n_out, n_stored
             if v[i] >= v_peak[i]:
                 fired[n_fired] = i
                 n_fired += 1
-    return n_steps, n_spikes, n_traces, STATUS_OK, -1
+    return n_steps, n_spikes, n_traces, STATUS_OK, -1, n_out, n_stored

@@ -1,10 +1,11 @@
-"""Recorders: where the spikes and state traces of a run go, chunk by chunk.
+"""Recorders: where the spikes, state traces, readout outputs and weight snapshots of a run go.
 
 :class:`RunFileRecorder` streams into the versioned HDF5 run file documented in
-``docs/file-format.md`` (spikes in the SONATA layout); memory stays bounded by one chunk.
-:class:`MemoryRecorder` keeps everything in RAM (tests, benchmarks, notebooks).
-Both expose ``spikes_written`` and ``traces_written`` so a checkpoint can record how much of
-the file belongs to the state it saves, and a resumed run truncates back to exactly that.
+``docs/file-format.md`` (spikes in the SONATA layout), one append per chunk, so memory stays
+bounded by one chunk. :class:`MemoryRecorder` keeps everything in RAM (tests, benchmarks,
+notebooks). Both count what they wrote per stream (``counts()``), so a checkpoint can record
+how much of the file belongs to the state it saves and a resumed run truncates back to exactly
+that.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ FORMAT_NAME = "reservoir-run"
 #: Version of the run-file layout. Bump on any incompatible change and document it.
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
+STREAMS = ("spikes", "traces", "outputs", "snapshots")
 
 
 class FileFormatError(RuntimeError):
@@ -25,53 +27,49 @@ class FileFormatError(RuntimeError):
 
 
 class MemoryRecorder:
-    """Collects spikes (as events) and traces in lists of arrays."""
+    """Collects spikes (as events), traces, readout outputs and weight snapshots in memory."""
 
     def __init__(self, dt_ms: float, trace_ids: np.ndarray | None = None):
         self.dt_ms = dt_ms
         self.trace_ids = np.zeros(0, dtype=np.int64) if trace_ids is None else np.asarray(trace_ids, dtype=np.int64)
-        self._steps: list[np.ndarray] = []
-        self._ids: list[np.ndarray] = []
-        self._trace_steps: list[np.ndarray] = []
-        self._trace_v: list[np.ndarray] = []
-        self._trace_u: list[np.ndarray] = []
-        self.spikes_written = 0
-        self.traces_written = 0
+        self._parts: dict[str, list[tuple]] = {name: [] for name in STREAMS}
+        self._counts = dict.fromkeys(STREAMS, 0)
+        self.status, self.message = "running", ""
 
-    def write_spikes(self, steps: np.ndarray, ids: np.ndarray) -> None:
-        self._steps.append(steps.copy())
-        self._ids.append(ids.copy())
-        self.spikes_written += len(steps)
+    def counts(self) -> dict[str, int]:
+        return dict(self._counts)
 
-    def write_traces(self, steps: np.ndarray, v: np.ndarray, u: np.ndarray) -> None:
-        self._trace_steps.append(steps.copy())
-        self._trace_v.append(v.copy())
-        self._trace_u.append(u.copy())
-        self.traces_written += len(steps)
+    def _add(self, stream: str, rows: int, *arrays) -> None:
+        if rows:
+            self._parts[stream].append(tuple(np.array(a, copy=True) for a in arrays))
+            self._counts[stream] += rows
 
-    @property
-    def spike_steps(self) -> np.ndarray:
-        return np.concatenate(self._steps) if self._steps else np.zeros(0, dtype=np.int64)
+    def write_spikes(self, steps, ids) -> None:
+        self._add("spikes", len(steps), steps, ids)
 
-    @property
-    def spike_ids(self) -> np.ndarray:
-        return np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=np.int32)
+    def write_traces(self, steps, v, u) -> None:
+        self._add("traces", len(steps), steps, v, u)
 
-    @property
-    def spike_times_ms(self) -> np.ndarray:
-        return self.spike_steps * self.dt_ms
+    def write_outputs(self, steps, z) -> None:
+        self._add("outputs", len(steps), steps, z)
 
-    @property
-    def trace_steps(self) -> np.ndarray:
-        return np.concatenate(self._trace_steps) if self._trace_steps else np.zeros(0, dtype=np.int64)
+    def write_snapshot(self, step: int, weights) -> None:
+        self._add("snapshots", 1, [step], weights[None])
 
-    @property
-    def trace_v(self) -> np.ndarray:
-        return np.concatenate(self._trace_v) if self._trace_v else np.zeros((0, len(self.trace_ids)))
+    def _column(self, stream: str, index: int, empty) -> np.ndarray:
+        parts = self._parts[stream]
+        return np.concatenate([p[index] for p in parts]) if parts else empty
 
-    @property
-    def trace_u(self) -> np.ndarray:
-        return np.concatenate(self._trace_u) if self._trace_u else np.zeros((0, len(self.trace_ids)))
+    spike_steps = property(lambda self: self._column("spikes", 0, np.zeros(0, dtype=np.int64)))
+    spike_ids = property(lambda self: self._column("spikes", 1, np.zeros(0, dtype=np.int32)))
+    spike_times_ms = property(lambda self: self.spike_steps * self.dt_ms)
+    trace_steps = property(lambda self: self._column("traces", 0, np.zeros(0, dtype=np.int64)))
+    trace_v = property(lambda self: self._column("traces", 1, np.zeros((0, len(self.trace_ids)))))
+    trace_u = property(lambda self: self._column("traces", 2, np.zeros((0, len(self.trace_ids)))))
+    output_steps = property(lambda self: self._column("outputs", 0, np.zeros(0, dtype=np.int64)))
+    outputs = property(lambda self: self._column("outputs", 1, np.zeros((0, 0))))
+    snapshot_steps = property(lambda self: self._column("snapshots", 0, np.zeros(0, dtype=np.int64)))
+    snapshots = property(lambda self: self._column("snapshots", 1, np.zeros((0, 0, 0))))
 
     def mark(self, status: str, message: str = "", steps_completed: int | None = None) -> None:
         self.status, self.message = status, message
@@ -80,13 +78,13 @@ class MemoryRecorder:
         pass
 
 
-def _appendable(group: h5py.Group, name: str, dtype, width: int | None = None, chunk_rows: int = 65536):
-    if width is None:
-        shape, maxshape, chunks = (0,), (None,), (chunk_rows,)
-    else:  # an empty trace table (no traced neurons) still needs a valid chunk shape
-        shape, maxshape = (0, width), (None, width if width else None)
-        chunks = (max(1, min(chunk_rows, 65536 // max(width, 1))), max(width, 1))
-    return group.create_dataset(name, shape=shape, maxshape=maxshape, dtype=dtype, chunks=chunks, track_times=False)
+def _appendable(group: h5py.Group, name: str, dtype, row_shape: tuple = (), chunk_bytes: int = 1 << 19):
+    row_size = int(np.prod(row_shape)) if row_shape else 1
+    chunk_rows = max(1, min(65536, chunk_bytes // (8 * max(row_size, 1))))
+    chunks = (chunk_rows, *[max(d, 1) for d in row_shape])
+    maxshape = (None, *[d if d else None for d in row_shape])  # an empty table still needs valid chunks
+    return group.create_dataset(name, shape=(0, *row_shape), maxshape=maxshape, dtype=dtype, chunks=chunks,
+                                track_times=False)
 
 
 def _append(dataset: h5py.Dataset, values: np.ndarray) -> None:
@@ -103,7 +101,7 @@ class RunFileRecorder:
     path : path-like
         The run file. With ``resume`` it must exist and is truncated back to the given counts.
     dt_ms : float
-        Step size; spike timestamps are ``step * dt_ms`` in ms.
+        Step size; times are ``step * dt_ms`` in ms.
     population : str
         SONATA population name of the reservoir's spikes.
     trace_ids : array of int
@@ -114,26 +112,27 @@ class RunFileRecorder:
         Stored as root attributes (config TOML, seed, preset...).
     network : Network, optional
         If given, its parameters (and, with ``store_connectivity``, its weights) are stored.
-    resume : tuple (spikes_written, traces_written), optional
+    readouts : Readouts, optional
+        If given, the ``/readouts`` group is created (outputs, snapshots, unit names, encoders).
+    resume : dict of counts, optional
         Reopen an existing file and drop everything written after those counts.
     record_spikes : bool
-        With False the spike datasets stay empty (traces and network are still written).
+        With False the spike datasets stay empty (everything else is still written).
     """
 
     def __init__(self, path, dt_ms: float, population: str = "reservoir", trace_ids=None,
                  trace_every_steps: int = 1, attributes: dict | None = None, network=None,
-                 store_connectivity: bool = True, resume: tuple[int, int] | None = None,
-                 record_spikes: bool = True):
+                 store_connectivity: bool = True, resume: dict | None = None, record_spikes: bool = True,
+                 readouts=None):
         self.path = Path(path)
-        self.record_spikes = record_spikes
         self.dt_ms = float(dt_ms)
         self.population = population
+        self.record_spikes = record_spikes
         self.trace_ids = np.zeros(0, dtype=np.int64) if trace_ids is None else np.asarray(trace_ids, dtype=np.int64)
         if resume is not None:
             self._reopen(resume)
             return
-        self.file = h5py.File(self.path, "w", track_order=True)
-        f = self.file
+        self.file = f = h5py.File(self.path, "w", track_order=True)
         f.attrs["format_name"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
         from . import __version__
@@ -141,29 +140,57 @@ class RunFileRecorder:
         f.attrs["writer"] = f"reservoir {__version__}"
         f.attrs["dt_ms"] = self.dt_ms
         f.attrs["status"] = "running"
+        f.attrs["message"] = ""
         f.attrs["steps_completed"] = 0
         for key, value in (attributes or {}).items():
             f.attrs[key] = value
         spikes = f.create_group(f"spikes/{population}")
         spikes.attrs["sorting"] = "by_time"
-        self._timestamps = _appendable(spikes, "timestamps", np.float64)
-        self._timestamps.attrs["units"] = "ms"
-        self._node_ids = _appendable(spikes, "node_ids", np.uint64)
+        _appendable(spikes, "timestamps", np.float64).attrs["units"] = "ms"
+        _appendable(spikes, "node_ids", np.uint64)
         traces = f.create_group("traces")
         traces.attrs["every_steps"] = int(trace_every_steps)
         traces.create_dataset("node_ids", data=self.trace_ids, track_times=False)
         width = len(self.trace_ids)
-        self._trace_step = _appendable(traces, "step", np.int64)
-        self._trace_time = _appendable(traces, "time_ms", np.float64)
-        self._trace_time.attrs["units"] = "ms"
-        self._trace_v = _appendable(traces, "v", np.float64, width)
-        self._trace_v.attrs["units"] = "mV"
-        self._trace_u = _appendable(traces, "u", np.float64, width)
+        _appendable(traces, "step", np.int64)
+        _appendable(traces, "time_ms", np.float64).attrs["units"] = "ms"
+        _appendable(traces, "v", np.float64, (width,)).attrs["units"] = "mV"
+        _appendable(traces, "u", np.float64, (width,))
         if network is not None:
             self._store_network(network, store_connectivity)
-        self.spikes_written = 0
-        self.traces_written = 0
+        if readouts is not None:
+            self._create_readouts(readouts)
         f.flush()
+        self._bind()
+        self._counts = dict.fromkeys(STREAMS, 0)
+
+    # streams: name -> datasets that grow together
+    def _bind(self) -> None:
+        f = self.file
+        spikes = f[f"spikes/{self.population}"]
+        self._streams = {
+            "spikes": [spikes["timestamps"], spikes["node_ids"]],
+            "traces": [f["traces/step"], f["traces/time_ms"], f["traces/v"], f["traces/u"]],
+        }
+        if "readouts" in f:
+            r = f["readouts"]
+            self._streams["outputs"] = [r["output_step"], r["output_time_ms"], r["output"]]
+            self._streams["snapshots"] = [r["snapshot_step"], r["snapshot_time_ms"], r["weights"]]
+
+    def _create_readouts(self, readouts) -> None:
+        r = self.file.create_group("readouts")
+        r.attrs["unit_names"] = json.dumps(readouts.unit_names)
+        r.attrs["groups"] = json.dumps({name: [sl.start, sl.stop] for name, sl in readouts.group_slices.items()})
+        r.attrs["n_features"] = readouts.n_features
+        r.attrs["output_every_steps"] = readouts.config.output_every_steps
+        k, n_features = readouts.n_units, readouts.n_features
+        _appendable(r, "output_step", np.int64)
+        _appendable(r, "output_time_ms", np.float64).attrs["units"] = "ms"
+        _appendable(r, "output", np.float64, (k,))
+        _appendable(r, "snapshot_step", np.int64)
+        _appendable(r, "snapshot_time_ms", np.float64).attrs["units"] = "ms"
+        _appendable(r, "weights", np.float64, (k, n_features), chunk_bytes=1)  # one snapshot per chunk
+        r.create_dataset("feedback_encoders", data=readouts.encoders, track_times=False)
 
     def _store_network(self, network, store_connectivity: bool) -> None:
         g = self.file.create_group("network")
@@ -182,36 +209,44 @@ class RunFileRecorder:
             for name in ("indptr", "indices", "weights"):
                 c.create_dataset(name, data=getattr(network.connectivity, name), track_times=False)
 
-    def _reopen(self, counts: tuple[int, int]) -> None:
+    def _reopen(self, counts: dict) -> None:
         self.file = h5py.File(self.path, "r+")
         check_format(self.file, self.path)
-        spikes = self.file[f"spikes/{self.population}"]
-        self._timestamps, self._node_ids = spikes["timestamps"], spikes["node_ids"]
-        t = self.file["traces"]
-        self._trace_step, self._trace_time, self._trace_v, self._trace_u = t["step"], t["time_ms"], t["v"], t["u"]
-        self.spikes_written, self.traces_written = counts
-        if self._timestamps.shape[0] < counts[0] or self._trace_step.shape[0] < counts[1]:
-            raise FileFormatError(f"{self.path} holds fewer records than the checkpoint expects; "
-                                  "it is not the run file this checkpoint belongs to")
-        for ds in (self._timestamps, self._node_ids):
-            ds.resize(counts[0], axis=0)
-        for ds in (self._trace_step, self._trace_time, self._trace_v, self._trace_u):
-            ds.resize(counts[1], axis=0)
+        self._bind()
+        self._counts = dict.fromkeys(STREAMS, 0)
+        for stream, datasets in self._streams.items():
+            count = int(counts.get(stream, 0))
+            if datasets[0].shape[0] < count:
+                raise FileFormatError(f"{self.path} holds fewer {stream} records than the checkpoint expects; "
+                                      "it is not the run file this checkpoint belongs to")
+            for ds in datasets:
+                ds.resize(count, axis=0)
+            self._counts[stream] = count
         self.file.attrs["status"] = "running"
 
+    def counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def _write(self, stream: str, columns: list) -> None:
+        rows = len(columns[0])
+        if rows == 0 or stream not in self._streams:
+            return
+        for ds, values in zip(self._streams[stream], columns):
+            _append(ds, values)
+        self._counts[stream] += rows
+
     def write_spikes(self, steps: np.ndarray, ids: np.ndarray) -> None:
-        if len(steps) and self.record_spikes:
-            _append(self._timestamps, steps * self.dt_ms)
-            _append(self._node_ids, ids.astype(np.uint64))
-            self.spikes_written += len(steps)
+        if self.record_spikes:
+            self._write("spikes", [steps * self.dt_ms, ids.astype(np.uint64)])
 
     def write_traces(self, steps: np.ndarray, v: np.ndarray, u: np.ndarray) -> None:
-        if len(steps):
-            _append(self._trace_step, steps)
-            _append(self._trace_time, steps * self.dt_ms)
-            _append(self._trace_v, v)
-            _append(self._trace_u, u)
-            self.traces_written += len(steps)
+        self._write("traces", [steps, steps * self.dt_ms, v, u])
+
+    def write_outputs(self, steps: np.ndarray, z: np.ndarray) -> None:
+        self._write("outputs", [steps, steps * self.dt_ms, z])
+
+    def write_snapshot(self, step: int, weights: np.ndarray) -> None:
+        self._write("snapshots", [np.array([step]), np.array([step * self.dt_ms]), weights[None]])
 
     def mark(self, status: str, message: str = "", steps_completed: int | None = None) -> None:
         """Set the file's status (``running``, ``complete``, ``failed``) and flush."""

@@ -18,12 +18,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .inputs import ExternalInput
-from .kernels import SCHEME_CODES, STATUS_NOT_FINITE, simulate_chunk
+from .kernels import SCHEME_CODES, STATUS_NOT_FINITE, STATUS_RLS_NOT_FINITE, simulate_chunk
 from .network import Network
+from .readouts import Readouts, Teacher, TeacherSignals, empty_kernel_state
 from .recording import MemoryRecorder
 from .fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, seed_state
 from .rng import stream_seed
 
+_NO_ENCODERS = np.zeros((0, 0))
 CHECKPOINT_FORMAT = "reservoir-checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -37,6 +39,10 @@ class NumericalInstabilityError(FloatingPointError):
             f"integration blew up: neuron {neuron} has v={v!r}, u={u!r} after step {step} "
             f"(t = {step * dt_ms:g} ms) with dt = {dt_ms:g} ms and the {scheme!r} scheme; "
             "reduce integration.dt_ms, check the input currents, or use the izhikevich2003 scheme")
+
+
+class RLSDivergenceError(FloatingPointError):
+    """An RLS (FORCE) update produced a non-finite ``lambda + r^T P r``."""
 
 
 class Simulation:
@@ -55,6 +61,10 @@ class Simulation:
     chunk_steps : int, optional
         Steps per compiled call (default: about 100 ms, capped at 2 M neuron-steps so the spike
         buffer stays small).
+    readouts : Readouts, optional
+        Readout units that learn inside the compiled loop (:mod:`reservoir.readouts`).
+    teacher : Teacher, optional
+        Targets, gates and learning/storage signals for the readouts (default: idle).
 
     Examples
     --------
@@ -69,8 +79,14 @@ class Simulation:
 
     def __init__(self, network: Network, external_input: ExternalInput | None = None, seed: int = 0,
                  recorder=None, trace_ids=None, trace_every_steps: int = 1, chunk_steps: int | None = None,
-                 progress: bool = False):
+                 progress: bool = False, readouts: Readouts | None = None, teacher: Teacher | None = None):
         self.network = network
+        self.readouts = readouts
+        self.teacher = teacher
+        if readouts is not None and readouts.n_neurons != network.n_neurons:
+            raise ValueError("readouts were built for another number of neurons")
+        if teacher is not None and (readouts is None or teacher.targets.shape[1] != readouts.n_units):
+            raise ValueError("the teacher's targets need one column per readout unit")
         self.external_input = external_input if external_input is not None else ExternalInput.none()
         if self.external_input.n_channels and self.external_input.indices.size and (
                 self.external_input.indices.max() >= network.n_neurons or self.external_input.indices.min() < 0):
@@ -108,11 +124,19 @@ class Simulation:
         dense = network.connectivity.dense_weights
         self._dense = dense is not None
         self._dense_weights = dense if dense is not None else np.zeros((0, 0))
+        if readouts is not None:
+            readouts.allocate_chunk_buffers(self.chunk_steps)
 
     # ------------------------------------------------------------------ running
     def run(self, n_steps: int | None = None, duration_ms: float | None = None,
-            checkpoint_path=None, checkpoint_every_steps: int | None = None) -> None:
-        """Advance by ``n_steps`` (or ``duration_ms``), optionally checkpointing periodically."""
+            checkpoint_path=None, checkpoint_every_steps: int | None = None,
+            snapshot_every_steps: int | None = None) -> None:
+        """Advance by ``n_steps`` (or ``duration_ms``).
+
+        Optionally checkpoint every ``checkpoint_every_steps`` and record a snapshot of the
+        readout weights every ``snapshot_every_steps`` (both counted from step 0, at chunk
+        boundaries placed on those steps).
+        """
         if (n_steps is None) == (duration_ms is None):
             raise ValueError("give exactly one of n_steps and duration_ms")
         if n_steps is None:
@@ -120,19 +144,27 @@ class Simulation:
         if n_steps < 0:
             raise ValueError(f"n_steps must be >= 0, got {n_steps}")
         end = self.step + n_steps
-        next_checkpoint = None
+        next_checkpoint = next_snapshot = None
         if checkpoint_path is not None and checkpoint_every_steps:
-            next_checkpoint = self.step + checkpoint_every_steps
+            next_checkpoint = (self.step // checkpoint_every_steps + 1) * checkpoint_every_steps
+        if snapshot_every_steps and self.readouts is not None:
+            next_snapshot = (self.step // snapshot_every_steps + 1) * snapshot_every_steps
+            if self.step == 0:
+                self.recorder.write_snapshot(0, self.readouts.weights)
         dt = self.network.dt_ms
         with tqdm(total=round(n_steps * dt, 6), unit="ms", desc="simulating", disable=not self.progress,
                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} ms [{elapsed}<{remaining}]") as bar:
             while self.step < end:
                 stop = min(self.step + self.chunk_steps, end)
-                if next_checkpoint is not None:
-                    stop = min(stop, next_checkpoint)
+                for boundary in (next_checkpoint, next_snapshot):
+                    if boundary is not None:
+                        stop = min(stop, boundary)
                 count = stop - self.step
                 self._run_chunk(count)
                 bar.update(count * dt)
+                if next_snapshot is not None and self.step == next_snapshot:
+                    self.recorder.write_snapshot(self.step, self.readouts.weights)
+                    next_snapshot += snapshot_every_steps
                 if next_checkpoint is not None and self.step == next_checkpoint:
                     self.save_checkpoint(checkpoint_path)
                     next_checkpoint += checkpoint_every_steps
@@ -143,9 +175,19 @@ class Simulation:
         conn = net.connectivity
         signal = self.external_input.chunk(self.step, count)
         decay1, decay2, jump = net.synapse.coefficients(net.dt_ms)
+        readouts = self.readouts
+        if readouts is not None:
+            signals = (self.teacher.chunk(self.step, count) if self.teacher is not None
+                       else TeacherSignals.idle(count, readouts.n_units))
+            encoders = readouts.encoders
+        else:
+            readout_state = empty_kernel_state()
+            encoders = _NO_ENCODERS
         done = 0
         while done < count:
-            steps, n_spikes, n_traces, status, bad = simulate_chunk(
+            if readouts is not None:
+                readout_state = readouts.kernel_state(signals, done)
+            steps, n_spikes, n_traces, status, bad, n_out, n_stored = simulate_chunk(
                 count - done, self.step, net.dt_ms, SCHEME_CODES[net.scheme], neurons.model_code,
                 self.v, self.u, self.filter_state, self.filter_aux,
                 neurons.a, neurons.b, neurons.c, neurons.d, neurons.v_peak_mV, *self._quadratic,
@@ -158,9 +200,14 @@ class Simulation:
                 self._spike_steps, self._spike_ids, 0,
                 self.trace_ids, self.trace_every_steps, self._trace_steps, self._trace_v, self._trace_u, 0,
                 self._syn_in, self._current, self._fired,
+                readouts is not None, readout_state, encoders, 0,
+                readouts.n_stored if readouts is not None else 0,
             )
             self.recorder.write_spikes(self._spike_steps[:n_spikes], self._spike_ids[:n_spikes])
             self.recorder.write_traces(self._trace_steps[:n_traces], self._trace_v[:n_traces], self._trace_u[:n_traces])
+            if readouts is not None:
+                self.recorder.write_outputs(readouts.out_steps[:n_out], readouts.out_z[:n_out])
+                readouts.n_stored = n_stored
             self.step += steps
             done += steps
             if status == STATUS_NOT_FINITE:
@@ -168,6 +215,14 @@ class Simulation:
                                                   float(self.u[bad]), net.scheme)
                 self.recorder.mark("failed", str(error), self.step)
                 raise error
+            if status == STATUS_RLS_NOT_FINITE:
+                error = RLSDivergenceError(
+                    f"the RLS update diverged at step {self.step} (t = {self.step * net.dt_ms:g} ms): "
+                    "lambda + r^T P r is not finite; increase rls.alpha or check the targets")
+                self.recorder.mark("failed", str(error), self.step)
+                raise error
+        if readouts is not None:
+            readouts.flush_rls()
         self.recorder.mark("running", "", self.step)
 
     # ------------------------------------------------------------ checkpoints
@@ -182,6 +237,12 @@ class Simulation:
                        self.external_input.gains, self.trace_ids):
             h.update(np.ascontiguousarray(values).tobytes())
         h.update(json.dumps([net.dt_ms, net.scheme, net.synapse.__dict__, self.trace_every_steps, self.seed]).encode())
+        if self.readouts is not None:
+            h.update(self.readouts.config.model_dump_json().encode())
+            h.update(np.ascontiguousarray(self.readouts.encoders).tobytes())
+        if self.teacher is not None:
+            for values in (self.teacher.targets, self.teacher.gates, self.teacher.learn, self.teacher.store):
+                h.update(np.ascontiguousarray(values).tobytes())
         return h.hexdigest()
 
     def save_checkpoint(self, path) -> None:
@@ -193,18 +254,21 @@ class Simulation:
             f.attrs["format_version"] = CHECKPOINT_VERSION
             f.attrs["step"] = self.step
             f.attrs["fingerprint"] = self.fingerprint()
-            f.attrs["spikes_written"] = self.recorder.spikes_written
-            f.attrs["traces_written"] = self.recorder.traces_written
+            for name, count in self.recorder.counts().items():
+                f.attrs[f"{name}_written"] = count
             for name in ("v", "u", "filter_state", "filter_aux", "noise_state"):
                 f.create_dataset(f"state/{name}", data=getattr(self, name))
+            if self.readouts is not None:
+                for name, values in self.readouts.state_arrays().items():
+                    f.create_dataset(f"readouts/{name}", data=values)
         tmp.replace(path)
 
-    def load_checkpoint(self, path) -> tuple[int, int]:
+    def load_checkpoint(self, path) -> dict[str, int]:
         """Restore the state saved by :meth:`save_checkpoint` into this simulation.
 
         The simulation must have been built from the same configuration and seed (checked by
-        fingerprint). Returns ``(spikes_written, traces_written)`` at the checkpoint, the counts
-        to which a run file is truncated when the run resumes.
+        fingerprint). Returns the recorder's counts at the checkpoint (``spikes``, ``traces``,
+        ``outputs``, ``snapshots``), to which a run file is truncated when the run resumes.
         """
         with h5py.File(path, "r") as f:
             if f.attrs.get("format_name") != CHECKPOINT_FORMAT:
@@ -217,5 +281,9 @@ class Simulation:
                                  "restore it into a simulation built from the same configuration")
             for name in ("v", "u", "filter_state", "filter_aux", "noise_state"):
                 getattr(self, name)[:] = f[f"state/{name}"][:]
+            if self.readouts is not None:
+                for name, values in self.readouts.state_arrays().items():
+                    values[...] = f[f"readouts/{name}"][...]
             self.step = int(f.attrs["step"])
-            return int(f.attrs["spikes_written"]), int(f.attrs["traces_written"])
+            return {key.removesuffix("_written"): int(value) for key, value in f.attrs.items()
+                    if key.endswith("_written")}

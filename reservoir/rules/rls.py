@@ -73,9 +73,11 @@ References
 from __future__ import annotations
 
 import numbers
+from typing import Literal
 
 import numpy as np
 from numba import njit
+from pydantic import BaseModel, ConfigDict, Field
 
 DECODER_FORMS = {"textbook": 0, "nicola_clopath": 1}
 """Names of the decoder steps and their codes for the kernels' ``decoder_form`` argument."""
@@ -713,3 +715,19 @@ class RLSReadout:
         return (f"RLSReadout(n_features={self.n_features}, n_outputs={self.n_outputs}, alpha={self.alpha}, "
                 f"forgetting={self.forgetting}, decoder_form={self.decoder_form!r}, "
                 f"learn_every={self.learn_every})")
+
+
+class RLSConfig(BaseModel):
+    """Configuration section of an ``rls`` readout group (FORCE training).
+
+    ``alpha``: P(0) = I/alpha (regulariser and inverse learning rate); ``learn_every_steps``:
+    one RLS event every this many steps (Nicola & Clopath: 20 steps of 0.04 ms);
+    ``forgetting``: lambda in (0, 1]; ``decoder_form``: ``textbook`` (Sussillo & Abbott, new
+    ``P r``) or ``nicola_clopath`` (old ``P r``, as in the ModelDB listing).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    alpha: float = Field(1.0, gt=0.0)
+    learn_every_steps: int = Field(1, ge=1)
+    forgetting: float = Field(1.0, gt=0.0, le=1.0)
+    decoder_form: Literal["textbook", "nicola_clopath"] = "textbook"

@@ -1,0 +1,194 @@
+"""Error-modulated, attention-gated three-factor Hebbian rule for readouts.
+
+For readout unit ``k`` with weights ``w_k`` over the presynaptic features ``x`` (the
+reservoir's filtered spike trains):
+
+    eligibility  tau_e dE_kj/dt = -E_kj + x_j(t) h(z_k(t))       (h = 1, or h = z_k: "output")
+    third factor eps_k(t) = target_k(t) - z_k(t)                  (the unit's own error)
+    gate         g_k(t) in [0, 1]                                  (window, surprise, selective)
+    update       dw_kj = eta g_k eps_k E_kj dt   (- lambda w_kj dt),  optionally clipped to bounds
+
+Discretised exactly for piecewise-constant input: ``E <- E e^(-dt/tau_e) + (1 - e^(-dt/tau_e))
+x h``. The eligibility trace is what lets a reward-time error credit activity that came before
+it, so a readout trained on an outcome becomes anticipatory.
+
+Gate kinds (per unit):
+
+``window``     ``g`` is the paradigm's gate signal (1 inside the attended window, 0 outside).
+``surprise``   ``g`` = window gate if ``|eps_k| > surprise_threshold``, else 0.
+``selective``  ``g`` = window gate for the unit with the largest output in its group (the
+               "winning" unit), 0 for the others. An "attended" unit chosen by the paradigm is
+               the ``window`` kind with per-unit gates.
+
+Offline consolidation: while the paradigm's ``store`` signal is on, the kernel stores each
+step's features ``x`` and eligibility rows; between chunks, :func:`replay` runs the same update
+over the stored window ``n_replay`` times with targets that became known only after the trial
+(z recomputed from the stored ``x`` and the current weights). With one replay, the same gates
+and the same targets this is exactly the online update (tested).
+
+References
+----------
+Fremaux, N., & Gerstner, W. (2016). Neuromodulated spike-timing-dependent plasticity, and theory
+of three-factor learning rules. Front. Neural Circuits, 9, 85. doi:10.3389/fncir.2015.00085
+Gerstner, W., Lehmann, M., Liakoni, V., Corneil, D., & Brea, J. (2018). Eligibility traces and
+plasticity on behavioral time scales. Front. Neural Circuits, 12, 53. doi:10.3389/fncir.2018.00053
+Yamada & Chao (2025), arXiv:2510.14382 (the what/when model this rule serves; its methods are
+not public, so the rule's form here is the project's choice, see docs/design-choices.md).
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from numba import njit
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+GATE_CODES = {"window": 0, "surprise": 1, "selective": 2}
+POST_FACTOR_CODES = {"none": 0, "output": 1}
+
+
+class ConsolidationConfig(BaseModel):
+    """When the rule's updates happen: online, or by replaying stored windows between chunks."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["online", "replay", "batch_replay"] = "online"
+    n_replay: int = Field(1, ge=1, description="replays of each stored window")
+    batch_every_trials: int = Field(10, ge=1, description="batch_replay: replay after this many trials")
+
+
+class ThreeFactorConfig(BaseModel):
+    """Parameters of the three-factor rule for one readout group."""
+
+    model_config = ConfigDict(extra="forbid")
+    learning_rate: float = Field(1e-3, gt=0.0, description="eta, per ms")
+    tau_eligibility_ms: float = Field(100.0, gt=0.0)
+    post_factor: Literal["none", "output"] = "none"
+    gate: Literal["window", "surprise", "selective"] = "window"
+    surprise_threshold: float = Field(0.1, ge=0.0)
+    weight_min: float | None = None
+    weight_max: float | None = None
+    weight_decay_per_ms: float = Field(0.0, ge=0.0)
+    consolidation: ConsolidationConfig = ConsolidationConfig()
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ThreeFactorConfig":
+        if self.weight_min is not None and self.weight_max is not None and self.weight_min >= self.weight_max:
+            raise ValueError("weight_min must be below weight_max")
+        return self
+
+    def eligibility_decay(self, dt_ms: float) -> float:
+        return math.exp(-dt_ms / self.tau_eligibility_ms)
+
+
+@njit(cache=True)
+def update_eligibility(eligibility, decay, post_unit, features, z):
+    """``E[s] <- E[s] decay[s] + (1 - decay[s]) x h``, with ``h = z[post_unit[s]]`` or 1."""
+    n_sets, n_features = eligibility.shape
+    for s in range(n_sets):
+        keep = decay[s]
+        gain = 1.0 - keep
+        if post_unit[s] >= 0:
+            gain = gain * z[post_unit[s]]
+        row = eligibility[s]
+        for f in range(n_features):
+            row[f] = row[f] * keep + gain * features[f]
+
+
+@njit(cache=True)
+def unit_gate(k, window_gate, error, gate_kind, threshold, group_of, z):
+    """The gate of unit ``k`` (see module docstring)."""
+    if window_gate == 0.0:
+        return 0.0
+    if gate_kind == 1 and not abs(error) > threshold:
+        return 0.0
+    if gate_kind == 2:
+        for j in range(z.shape[0]):  # the winner: largest output, lowest index on ties
+            if group_of[j] == group_of[k] and (z[j] > z[k] or (z[j] == z[k] and j < k)):
+                return 0.0
+    return window_gate
+
+
+@njit(cache=True)
+def apply_update(row, eligibility_row, scale, decay_step, w_min, w_max):
+    """``w <- clip(w + scale E - decay_step w, w_min, w_max)`` for one unit (bounds may be inf)."""
+    for f in range(row.shape[0]):
+        w = row[f] + scale * eligibility_row[f]
+        if decay_step != 0.0:
+            w = w - decay_step * row[f]
+        if w < w_min:
+            w = w_min
+        elif w > w_max:
+            w = w_max
+        row[f] = w
+
+
+@njit(cache=True)
+def three_factor_step(weights, z, targets_row, gates_row, units, learning_rate, gate_kind, threshold,
+                      group_of, w_min, w_max, weight_decay, eligibility, eligibility_of, dt_ms):
+    """One online update of the listed three-factor ``units`` (outputs ``z`` already computed)."""
+    for idx in range(units.shape[0]):
+        k = units[idx]
+        error = targets_row[k] - z[k]
+        g = unit_gate(k, gates_row[k], error, gate_kind[k], threshold[k], group_of, z)
+        if g == 0.0:
+            continue
+        scale = learning_rate[k] * g * error * dt_ms
+        apply_update(weights[k], eligibility[eligibility_of[k]], scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
+
+
+@njit(cache=True)
+def readout_value(row, features, rectify):
+    """``w . x`` summed in 8 interleaved partial sums (a fixed order, so results are
+    reproducible, and independent chains, so the loop is fast), then optionally rectified."""
+    n = features.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    head = n - n % 8
+    for f in range(0, head, 8):
+        s0 += row[f] * features[f]
+        s1 += row[f + 1] * features[f + 1]
+        s2 += row[f + 2] * features[f + 2]
+        s3 += row[f + 3] * features[f + 3]
+        s4 += row[f + 4] * features[f + 4]
+        s5 += row[f + 5] * features[f + 5]
+        s6 += row[f + 6] * features[f + 6]
+        s7 += row[f + 7] * features[f + 7]
+    for f in range(head, n):
+        s0 += row[f] * features[f]
+    total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    if rectify and total < 0.0:
+        return 0.0
+    return total
+
+
+@njit(cache=True)
+def replay(weights, stored_features, stored_eligibility, eligibility_set, targets, gates, units, learning_rate,
+           gate_kind, threshold, group_of, w_min, w_max, weight_decay, rectify, dt_ms, n_replay):
+    """Offline consolidation: replay a stored window ``n_replay`` times.
+
+    ``stored_features`` and ``stored_eligibility`` are ``(T, F)``: the features and the
+    eligibility row of set ``eligibility_set`` at each stored step; ``targets`` and ``gates``
+    are ``(T, K)``. For each replay and step, every unit's output is recomputed from the stored
+    features and its current weights, and the online update is applied. Only ``units`` learn.
+    """
+    n_units = weights.shape[0]
+    z = np.zeros(n_units)
+    for _ in range(n_replay):
+        for t in range(stored_features.shape[0]):
+            x = stored_features[t]
+            for k in range(n_units):
+                z[k] = readout_value(weights[k], x, rectify[k])
+            for idx in range(units.shape[0]):
+                k = units[idx]
+                error = targets[t, k] - z[k]
+                g = unit_gate(k, gates[t, k], error, gate_kind[k], threshold[k], group_of, z)
+                if g == 0.0:
+                    continue
+                scale = learning_rate[k] * g * error * dt_ms
+                apply_update(weights[k], stored_eligibility[t], scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
+
+
+def bounds(config: ThreeFactorConfig) -> tuple[float, float]:
+    """``(w_min, w_max)`` with infinities for absent bounds."""
+    return (-np.inf if config.weight_min is None else config.weight_min,
+            np.inf if config.weight_max is None else config.weight_max)
