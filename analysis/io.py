@@ -31,6 +31,21 @@ class Run:
     trace_v: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     trace_u: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     neurons: dict = field(default_factory=dict)
+    unit_names: list = field(default_factory=list)
+    readout_groups: dict = field(default_factory=dict)
+    output_time_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    outputs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    snapshot_time_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _file: Path | None = None
+
+    def weight_snapshots(self) -> np.ndarray:
+        """All readout weight snapshots ``(n_snapshots, K, F)`` (read on demand: they can be large)."""
+        with h5py.File(self.path, "r") as f:
+            return f["readouts/weights"][()] if "readouts" in f else np.zeros((0, 0, 0))
+
+    @property
+    def output_dt_ms(self) -> float:
+        return float(np.median(np.diff(self.output_time_ms))) if self.output_time_ms.size > 1 else self.dt_ms
 
     @property
     def duration_ms(self) -> float:
@@ -60,12 +75,19 @@ def load_run(path) -> Run:
         neurons = {name: ds[()] for name, ds in f["network/neurons"].items()} if "network/neurons" in f else {}
         n_neurons = int(f["network"].attrs["n_neurons"]) if "network" in f else int(config.get("network", {}).get("n_neurons", 0))
         traces = f["traces"]
+        readouts = {}
+        if "readouts" in f:
+            r = f["readouts"]
+            readouts = dict(
+                unit_names=json.loads(r.attrs["unit_names"]), readout_groups=json.loads(r.attrs["groups"]),
+                output_time_ms=r["output_time_ms"][()], outputs=r["output"][()],
+                snapshot_time_ms=r["snapshot_time_ms"][()])
         return Run(
             path=file, format_version=version, attributes=attrs, config=config, dt_ms=float(attrs["dt_ms"]),
             steps_completed=int(attrs["steps_completed"]), population=population,
             spike_times_ms=spikes["timestamps"][()], spike_ids=spikes["node_ids"][()].astype(np.int64),
             n_neurons=n_neurons, trace_ids=traces["node_ids"][()], trace_time_ms=traces["time_ms"][()],
-            trace_v=traces["v"][()], trace_u=traces["u"][()], neurons=neurons,
+            trace_v=traces["v"][()], trace_u=traces["u"][()], neurons=neurons, **readouts,
         )
 
 

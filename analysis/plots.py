@@ -57,3 +57,50 @@ def save(fig, path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def sine_training_figure(run: Run, column: int, config):
+    """FORCE sine: output and target before, at the end of, and after training; raster below."""
+    t, z = run.output_time_ms, run.outputs[:, column]
+    target = config.amplitude * np.sin(2 * np.pi * config.frequency_hz * t / 1000.0)
+    windows = [(max(0.0, config.learn_start_ms - 1000), config.learn_start_ms, "before training"),
+               (max(config.learn_start_ms, config.learn_stop_ms - 1000), config.learn_stop_ms, "end of training (RLS on)"),
+               (config.learn_stop_ms, min(run.duration_ms, config.learn_stop_ms + 1000), "after training (RLS off)")]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6), gridspec_kw={"height_ratios": [2, 3]})
+    for col, (start, stop, title) in enumerate(windows):
+        keep = (t >= start) & (t < stop)
+        ax = axes[0, col]
+        ax.plot(t[keep], target[keep], color="0.6", lw=2, label="target")
+        ax.plot(t[keep], z[keep], color="tab:blue", lw=1, label="output z")
+        ax.set_title(title)
+        ax.set_ylim(-2 * config.amplitude, 2 * config.amplitude)
+        spikes = (run.spike_times_ms >= start) & (run.spike_times_ms < stop) & (run.spike_ids < 200)
+        axes[1, col].plot(run.spike_times_ms[spikes], run.spike_ids[spikes], ".", ms=1, mew=0, color="k")
+        axes[1, col].set_xlabel("time (ms)")
+    axes[0, 0].set_ylabel("readout")
+    axes[0, 0].legend(loc="upper left", fontsize=8)
+    axes[1, 0].set_ylabel("neuron (first 200)")
+    fig.tight_layout()
+    return fig
+
+
+def cue_bump_figure(trials: np.ndarray, dt_ms: float, config):
+    """Trial-averaged readout (first and last trials) against the target, and the learning curve."""
+    t = np.arange(trials.shape[1]) * dt_ms
+    target = config.bump_amplitude * np.exp(-0.5 * ((t - config.latency_ms) / config.bump_width_ms) ** 2)
+    n = config.test_trials
+    fig, (ax, ax_curve) = plt.subplots(1, 2, figsize=(12, 4))
+    ax.plot(t, target, color="0.6", lw=2, label="target")
+    ax.plot(t, trials[:n].mean(axis=0), color="tab:orange", label=f"first {n} trials")
+    ax.plot(t, trials[-n:].mean(axis=0), color="tab:blue", label=f"last {n} trials")
+    ax.axvspan(0, config.cue_ms, color="tab:green", alpha=0.15, label="cue")
+    ax.axvline(config.latency_ms, color="k", ls=":", lw=1)
+    ax.set_xlabel("time since cue (ms)")
+    ax.set_ylabel("'when' readout")
+    ax.legend(fontsize=8)
+    errors = np.sqrt(np.mean((trials - target) ** 2, axis=1))
+    ax_curve.plot(np.arange(1, len(errors) + 1), errors, color="k", lw=0.8)
+    ax_curve.set_xlabel("trial")
+    ax_curve.set_ylabel("RMS error in the trial")
+    fig.tight_layout()
+    return fig

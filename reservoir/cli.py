@@ -124,6 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
     sim.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    run = commands.add_parser(
+        "run", help="run an experiment file (readouts learning on a task)",
+        description=(
+            "Run an experiment file (TOML: network, integration, readouts, task; see "
+            "docs/configuration.md) and write a run folder: config.resolved.toml, run.h5, metrics.json "
+            "and figures/*.png. The whole configuration is validated first; errors name the key path."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("experiment", nargs="?", default=None, metavar="EXPERIMENT.toml",
+                     help="experiment file (e.g. experiments/force_sine.toml)")
+    run.add_argument("--set", dest="assignments", type=_assignment, action="append", default=[],
+                     metavar="KEY.PATH=VALUE", help="override any key of the experiment (repeatable)")
+    run.add_argument("--seed", type=_seed, default=None, help="the run's one seed (default: the file's)")
+    run.add_argument("--out", default=None, help="output folder (default: runs/NAME-seedSEED)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     commands.add_parser("presets", help="list the presets", description="List the presets with a one-line description.")
     return parser
 
@@ -177,11 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .config import ConfigError, resolve_config
     from .runner import RunFolderError, resume, simulate
-    from .simulation import NumericalInstabilityError
+    from .simulation import NumericalInstabilityError, RLSDivergenceError
 
-    sub = parser._subparsers._group_actions[0].choices["simulate"]  # type: ignore[union-attr]
+    sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
     try:
-        if args.resume is not None:
+        if args.command == "run":
+            metrics, out = _run_experiment(args, sub)
+        elif args.resume is not None:
             metrics = resume(args.resume, progress=not args.no_progress)
             out = args.resume
         else:
@@ -197,13 +215,37 @@ def main(argv: list[str] | None = None) -> int:
         sub.error("invalid configuration:\n" + str(error))
     except RunFolderError as error:
         sub.error(str(error))
-    except NumericalInstabilityError as error:
-        print(f"reservoir simulate: {error}", file=sys.stderr)
+    except (NumericalInstabilityError, RLSDivergenceError) as error:
+        print(f"reservoir {args.command}: {error}", file=sys.stderr)
         return 1
     rate = metrics["mean_rate_hz"]
     print(f"wrote {out}: {metrics['n_spikes']} spikes, mean rate {rate:.2f} Hz, "
           f"wall time {metrics['wall_time_s']:.2f} s; figures: {', '.join(metrics['figures'])}")
+    extra = {k: v for k, v in metrics.items() if k not in _BASE_METRICS}
+    if extra:
+        print("metrics: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                                      for k, v in extra.items()))
     return 0
+
+
+_BASE_METRICS = {"n_neurons", "duration_ms", "n_spikes", "mean_rate_hz", "mean_rate_excitatory_hz",
+                 "mean_rate_inhibitory_hz", "population_rhythm_peak_hz", "figures", "wall_time_s"}
+
+
+def _run_experiment(args: argparse.Namespace, sub: argparse.ArgumentParser):
+    from .experiment import load_experiment
+    from .runner import run_experiment
+
+    if args.experiment is None:
+        sub.error("argument EXPERIMENT.toml: required (the default what/when experiment is not shipped yet)")
+    overrides: dict[str, Any] = {}
+    for path, value in args.assignments:
+        _set_path(overrides, path, value)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    config = load_experiment(args.experiment, overrides)
+    out = args.out or f"runs/{config.name}-seed{config.seed}"
+    return run_experiment(config, out, progress=not args.no_progress, overwrite=args.overwrite), out
 
 
 if __name__ == "__main__":  # pragma: no cover

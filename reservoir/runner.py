@@ -16,6 +16,7 @@ import tomli_w
 
 from .config import SimulationConfig, config_to_dict
 from .network import build_network, build_stimulus
+from .readouts import Readouts
 from .recording import RunFileRecorder
 from .simulation import Simulation
 
@@ -28,78 +29,116 @@ class RunFolderError(RuntimeError):
     """The output folder cannot be used (exists already, or is not a resumable run)."""
 
 
+def _make_task(config: SimulationConfig):
+    """The task object of ``config`` (a plain run is the base task with the stimulus as input)."""
+    from paradigms import TASKS
+
+    task_config = getattr(config, "task", None)
+    kind = task_config.kind if task_config is not None else "none"
+    return TASKS[kind][1](task_config, config.n_steps, config.integration.dt_ms, config.seed)
+
+
 def _prepare(config: SimulationConfig):
     network = build_network(config.network, config.integration, config.seed)
-    stimulus = build_stimulus(config.stimulus, network, config.n_steps, config.network.firing_type)
-    return network, stimulus
+    readouts_config = getattr(config, "readouts", None)
+    readouts = (Readouts(readouts_config, network.n_neurons, network.dt_ms, config.seed)
+                if readouts_config is not None else None)
+    task = _make_task(config)
+    external_input, teacher = task.prepare(network, readouts)
+    if external_input.n_channels == 0:
+        external_input = build_stimulus(config.stimulus, network, config.n_steps, config.network.firing_type)
+    return network, readouts, task, external_input, teacher
 
 
-def _simulation(config: SimulationConfig, network, stimulus, recorder, progress: bool) -> Simulation:
+def _simulation(config: SimulationConfig, prepared, recorder, progress: bool) -> Simulation:
+    network, readouts, _, external_input, teacher = prepared
     chunk_steps = max(1, int(round(config.chunk_ms / config.integration.dt_ms)))
-    return Simulation(network, stimulus, seed=config.seed, recorder=recorder,
+    return Simulation(network, external_input, seed=config.seed, recorder=recorder,
                       trace_ids=config.recording.trace_neurons,
                       trace_every_steps=config.recording.trace_every_steps,
-                      chunk_steps=min(chunk_steps, max(1, 4_000_000 // network.n_neurons)), progress=progress)
+                      chunk_steps=min(chunk_steps, max(1, 4_000_000 // network.n_neurons)), progress=progress,
+                      readouts=readouts, teacher=teacher)
 
 
-def simulate(config: SimulationConfig, out_dir, progress: bool = True, overwrite: bool = False) -> dict:
-    """Run ``config`` into ``out_dir``; returns the metrics dict (also in ``metrics.json``)."""
-    out = Path(out_dir)
-    if (out / RUN_FILE).exists() and not overwrite:
-        raise RunFolderError(f"{out / RUN_FILE} exists; choose another --out or pass --overwrite")
-    network, stimulus = _prepare(config)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (CHECKPOINT_FILE, "metrics.json"):
-        (out / stale).unlink(missing_ok=True)
+def _recorder(config: SimulationConfig, out: Path, prepared, resume=None) -> RunFileRecorder:
+    network, readouts, *_ = prepared
     config_toml = tomli_w.dumps(config_to_dict(config))
-    (out / CONFIG_FILE).write_text(config_toml)
-    recorder = RunFileRecorder(
+    return RunFileRecorder(
         out / RUN_FILE, network.dt_ms, population=config.recording.population,
         trace_ids=config.recording.trace_neurons, trace_every_steps=config.recording.trace_every_steps,
         attributes={"config_toml": config_toml, "seed": config.seed, "preset": config.preset or ""},
         network=network, store_connectivity=config.recording.store_connectivity,
-        record_spikes=config.recording.spikes)
-    sim = _simulation(config, network, stimulus, recorder, progress)
-    return _execute(config, sim, recorder, out)
+        record_spikes=config.recording.spikes, readouts=readouts, resume=resume)
+
+
+def simulate(config: SimulationConfig, out_dir, progress: bool = True, overwrite: bool = False) -> dict:
+    """Run ``config`` (a plain simulation or an experiment) into ``out_dir``; returns the metrics
+    (also written to ``metrics.json``)."""
+    out = Path(out_dir)
+    if (out / RUN_FILE).exists() and not overwrite:
+        raise RunFolderError(f"{out / RUN_FILE} exists; choose another --out or pass --overwrite")
+    prepared = _prepare(config)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (CHECKPOINT_FILE, "metrics.json"):
+        (out / stale).unlink(missing_ok=True)
+    (out / CONFIG_FILE).write_text(tomli_w.dumps(config_to_dict(config)))
+    recorder = _recorder(config, out, prepared)
+    sim = _simulation(config, prepared, recorder, progress)
+    return _execute(config, sim, recorder, prepared[2], out)
+
+
+def run_experiment(config, out_dir, progress: bool = True, overwrite: bool = False) -> dict:
+    """Alias of :func:`simulate` for experiment configurations (readouts and a task)."""
+    return simulate(config, out_dir, progress=progress, overwrite=overwrite)
 
 
 def resume(out_dir, progress: bool = True) -> dict:
     """Continue the run in ``out_dir`` from its ``checkpoint.h5`` to the configured duration."""
+    from .experiment import validate_experiment
+
     out = Path(out_dir)
     for name in (CONFIG_FILE, RUN_FILE, CHECKPOINT_FILE):
         if not (out / name).exists():
             raise RunFolderError(f"cannot resume {out}: {name} is missing")
-    config = SimulationConfig.model_validate(tomllib.loads((out / CONFIG_FILE).read_text()))
-    network, stimulus = _prepare(config)
-    probe = _simulation(config, network, stimulus, recorder=None, progress=False)
-    counts = probe.load_checkpoint(out / CHECKPOINT_FILE)
-    recorder = RunFileRecorder(out / RUN_FILE, network.dt_ms, population=config.recording.population,
-                               trace_ids=config.recording.trace_neurons, resume=counts,
-                               record_spikes=config.recording.spikes)
-    probe.recorder = recorder
-    probe.progress = progress
-    return _execute(config, probe, recorder, out)
+    data = tomllib.loads((out / CONFIG_FILE).read_text())
+    config = validate_experiment(data) if ("task" in data or "readouts" in data) else SimulationConfig.model_validate(data)
+    prepared = _prepare(config)
+    sim = _simulation(config, prepared, recorder=None, progress=progress)
+    counts = sim.load_checkpoint(out / CHECKPOINT_FILE)
+    recorder = _recorder(config, out, prepared, resume=counts)
+    sim.recorder = recorder
+    return _execute(config, sim, recorder, prepared[2], out)
 
 
-def _execute(config: SimulationConfig, sim: Simulation, recorder: RunFileRecorder, out: Path) -> dict:
+def _execute(config: SimulationConfig, sim: Simulation, recorder: RunFileRecorder, task, out: Path) -> dict:
+    dt = config.integration.dt_ms
     checkpoint_every = None
     if config.checkpoint_every_ms is not None:
-        checkpoint_every = max(1, int(round(config.checkpoint_every_ms / config.integration.dt_ms)))
+        checkpoint_every = max(1, int(round(config.checkpoint_every_ms / dt)))
+    snapshot_every = None
+    readouts_config = getattr(config, "readouts", None)
+    if readouts_config is not None and readouts_config.snapshot_every_ms is not None:
+        snapshot_every = max(1, int(round(readouts_config.snapshot_every_ms / dt)))
     started = time.perf_counter()
     try:
-        sim.run(n_steps=config.n_steps - sim.step, checkpoint_path=out / CHECKPOINT_FILE,
-                checkpoint_every_steps=checkpoint_every)
+        for index, segment in enumerate(task.segments()):
+            end = segment.start_step + segment.n_steps
+            if end <= sim.step:
+                continue  # done before the checkpoint this run resumed from
+            sim.run(n_steps=end - sim.step, checkpoint_path=out / CHECKPOINT_FILE,
+                    checkpoint_every_steps=checkpoint_every, snapshot_every_steps=snapshot_every)
+            task.after_segment(sim, index)
         recorder.mark("complete", "", sim.step)
     finally:
         recorder.close()
     wall = time.perf_counter() - started
-    metrics = write_outputs(out)
+    metrics = write_outputs(out, task)
     metrics["wall_time_s"] = wall
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
-def write_outputs(out: Path) -> dict:
+def write_outputs(out: Path, task=None) -> dict:
     """Compute summary metrics and write the figures of a finished run folder."""
     from analysis import load_run
     from analysis.plots import raster_figure, save, trace_figure
@@ -122,5 +161,8 @@ def write_outputs(out: Path) -> dict:
         save(raster_figure(run), figures / "raster.png")
     if run.trace_v.shape[1] > 0:
         save(trace_figure(run), figures / "traces.png")
+    if task is not None:
+        metrics.update(task.metrics(run, out))
+        task.figures(run, out)
     metrics["figures"] = sorted(str(p.relative_to(out)) for p in figures.glob("*.png"))
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}

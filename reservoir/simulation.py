@@ -225,6 +225,18 @@ class Simulation:
             readouts.flush_rls()
         self.recorder.mark("running", "", self.step)
 
+    def reset_state(self) -> None:
+        """Reset the network (``v``, ``u`` to their initial values, synaptic filters and readout
+        traces and eligibilities to zero), keeping weights, ``P``, the noise stream and the
+        step counter: the trial-start reset some tasks use as an explicit simplification."""
+        self.v[:] = self.network.neurons.v_initial_mV
+        self.u[:] = self.network.neurons.u_initial
+        self.filter_state[:] = 0.0
+        self.filter_aux[:] = 0.0
+        if self.readouts is not None:
+            for values in (self.readouts.traces, self.readouts.traces_aux, self.readouts.eligibility, self.readouts.z):
+                values[...] = 0.0
+
     # ------------------------------------------------------------ checkpoints
     def fingerprint(self) -> str:
         """SHA-256 over everything that defines the simulated system (not the state)."""

@@ -1,0 +1,120 @@
+"""FORCE training of a sinusoid (Nicola & Clopath 2017, ``IZFORCESINE.m``).
+
+The reservoir runs untrained, then RLS is on from ``learn_start_ms`` to ``learn_stop_ms`` with
+the target ``amplitude sin(2 pi f t)`` fed back through the readout's encoders, then the network
+runs on its own. Metrics: RMS error while RLS is on; frequency and amplitude of the output in
+the second after RLS stops; firing rates before and after training.
+
+References
+----------
+Nicola, W., & Clopath, C. (2017). Supervised learning in spiking neural networks with FORCE
+training. Nature Communications, 8, 2208. doi:10.1038/s41467-017-01827-3
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from reservoir.readouts import Readouts, Teacher
+
+from .base import Segment, Task
+
+
+class SineTaskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["sine"] = "sine"
+    group: str = "force"
+    frequency_hz: float = Field(5.0, gt=0.0)
+    amplitude: float = Field(1.0, gt=0.0)
+    learn_start_ms: float = Field(5000.0, ge=0.0)
+    learn_stop_ms: float = Field(10000.0, gt=0.0)
+    analysis_window_ms: float = Field(1000.0, gt=0.0, description="post-training window for frequency/amplitude")
+
+    @model_validator(mode="after")
+    def _order(self) -> "SineTaskConfig":
+        if self.learn_stop_ms <= self.learn_start_ms:
+            raise ValueError("learn_stop_ms must come after learn_start_ms")
+        return self
+
+
+def oscillation_frequency_and_amplitude(signal: np.ndarray, dt_ms: float) -> tuple[float, float]:
+    """Frequency (Hz) from the mean period between upward zero crossings of the mean-removed
+    signal (linearly interpolated), and amplitude as half the mean peak-to-trough range per cycle."""
+    x = signal - signal.mean()
+    up = np.flatnonzero((x[:-1] < 0) & (x[1:] >= 0))
+    if up.size < 2:
+        return float("nan"), float("nan")
+    crossings = (up + (-x[up]) / (x[up + 1] - x[up])) * dt_ms
+    frequency = 1000.0 / np.mean(np.diff(crossings))
+    ranges = [np.ptp(signal[a:b]) for a, b in zip(up[:-1], up[1:])]
+    return float(frequency), float(np.mean(ranges) / 2)
+
+
+class SineTask(Task):
+    def target(self) -> np.ndarray:
+        c = self.config
+        t_ms = np.arange(self.n_steps) * self.dt_ms
+        return c.amplitude * np.sin(2 * np.pi * c.frequency_hz * t_ms / 1000.0)
+
+    def prepare(self, network, readouts: Readouts | None):
+        from reservoir.inputs import ExternalInput
+
+        if readouts is None:
+            raise ValueError("task.kind = 'sine' needs a readouts section with an rls group")
+        columns = self.group_columns(readouts, self.config.group)
+        targets = np.zeros((self.n_steps, readouts.n_units))
+        targets[:, columns] = self.target()[:, None]
+        learn = np.zeros(self.n_steps, dtype=bool)
+        learn[self.steps(self.config.learn_start_ms):self.steps(self.config.learn_stop_ms)] = True
+        return ExternalInput.none(), Teacher(targets, learn=learn)
+
+    def segments(self) -> list[Segment]:
+        a = min(self.steps(self.config.learn_start_ms), self.n_steps)
+        b = min(self.steps(self.config.learn_stop_ms), self.n_steps)
+        parts = [(0, a, "before"), (a, b - a, "training"), (b, self.n_steps - b, "after")]
+        return [Segment(start, n, label) for start, n, label in parts if n > 0]
+
+    def metrics(self, run, out_dir: Path) -> dict:
+        from analysis.spikes import firing_rates_hz
+
+        c = self.config
+        column = int(self.group_columns_from_run(run)[0])
+        t = run.output_time_ms
+        z = run.outputs[:, column]
+        target = c.amplitude * np.sin(2 * np.pi * c.frequency_hz * t / 1000.0)
+        during = (t >= c.learn_start_ms) & (t < c.learn_stop_ms)
+        after = (t >= c.learn_stop_ms) & (t < c.learn_stop_ms + c.analysis_window_ms)
+        frequency, amplitude = oscillation_frequency_and_amplitude(z[after], run.output_dt_ms)
+
+        def rate(start, stop):
+            keep = (run.spike_times_ms >= start) & (run.spike_times_ms < stop)
+            return float(firing_rates_hz(run.spike_ids[keep], run.n_neurons, stop - start).mean()) if stop > start else None
+
+        last_second = (t >= c.learn_stop_ms - 1000.0) & (t < c.learn_stop_ms)
+        rms = lambda keep: float(np.sqrt(np.mean((z[keep] - target[keep]) ** 2))) if keep.any() else None  # noqa: E731
+        return {
+            "rms_error_during_training": rms(during),
+            "rms_error_last_second_of_training": rms(last_second),
+            "rms_error_after_training": rms(after),
+            "frequency_after_training_hz": frequency,
+            "amplitude_after_training": amplitude,
+            "target_frequency_hz": c.frequency_hz,
+            "target_amplitude": c.amplitude,
+            "rate_before_training_hz": rate(0.0, min(c.learn_start_ms, run.duration_ms)),
+            "rate_during_training_hz": rate(c.learn_start_ms, min(c.learn_stop_ms, run.duration_ms)),
+            "rate_after_training_hz": rate(c.learn_stop_ms, run.duration_ms),
+        }
+
+    def group_columns_from_run(self, run) -> np.ndarray:
+        start, stop = run.readout_groups[self.config.group]
+        return np.arange(start, stop)
+
+    def figures(self, run, out_dir: Path) -> list[Path]:
+        from analysis.plots import save, sine_training_figure
+
+        column = int(self.group_columns_from_run(run)[0])
+        fig = sine_training_figure(run, column, self.config)
+        return [save(fig, out_dir / "figures" / "force_sine.png")]
