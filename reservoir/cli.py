@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .config import ConfigError, resolve_config
     from .runner import RunFolderError, resume, simulate
-    from .simulation import NumericalInstabilityError, RLSDivergenceError
+    from .simulation import NumericalInstabilityError, ReadoutDivergenceError
 
     sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
     try:
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.error("invalid configuration:\n" + str(error))
     except RunFolderError as error:
         sub.error(str(error))
-    except (NumericalInstabilityError, RLSDivergenceError) as error:
+    except (NumericalInstabilityError, ReadoutDivergenceError) as error:
         print(f"reservoir {args.command}: {error}", file=sys.stderr)
         return 1
     rate = metrics["mean_rate_hz"]

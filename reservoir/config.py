@@ -136,11 +136,25 @@ class SimulationConfig(_Section):
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Recursively merge ``override`` into a copy of ``base`` (override wins)."""
+    """Recursively merge ``override`` into a copy of ``base`` (override wins).
+
+    A dict with integer-like keys merged onto a list addresses its items, so the command-line
+    path ``readouts.groups.0.rule`` reaches the first readout group.
+    """
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        current = merged.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = deep_merge(current, value)
+        elif isinstance(value, dict) and isinstance(current, list) and value and all(
+                isinstance(k, str) and k.isdigit() for k in value):
+            items = list(current)
+            for index, item in value.items():
+                i = int(index)
+                if i >= len(items):
+                    raise ConfigError(f"{key}.{index}: index out of range (the list has {len(items)} items)")
+                items[i] = deep_merge(items[i], item) if isinstance(item, dict) and isinstance(items[i], dict) else item
+            merged[key] = items
         else:
             merged[key] = value
     return merged

@@ -31,7 +31,7 @@ FILTER_CODES = {"delta": 0, "exponential": 1, "double_exponential": 2}
 STATUS_OK = 0
 STATUS_BUFFER_FULL = 1
 STATUS_NOT_FINITE = 2
-STATUS_RLS_NOT_FINITE = 3
+STATUS_READOUT_NOT_FINITE = 3
 
 
 @njit(cache=True)
@@ -86,7 +86,8 @@ def simulate_chunk(
         ``status`` is ``STATUS_OK``, ``STATUS_BUFFER_FULL`` (the spike buffer could not hold
         another step; call again for the remaining steps) or ``STATUS_NOT_FINITE`` (``v`` or
         ``u`` of ``bad_neuron`` became NaN/inf during step ``first_step + steps_done``) or
-        ``STATUS_RLS_NOT_FINITE`` (an RLS event diverged; ``bad_neuron`` is -1).
+        ``STATUS_READOUT_NOT_FINITE`` (``bad_neuron`` is then the readout unit whose output is
+        not finite, or the number of units when an RLS event diverged).
     """
     n_out = n_out_start
     n_stored = n_stored_start
@@ -128,10 +129,10 @@ def simulate_chunk(
             u[i] = u[i] + d[i]
         # readouts: traces, outputs, learning (they see this step's spikes)
         if has_readouts:
-            n_out, n_stored, rls_ok = readout_step(step, global_step, dt_ms, fired, n_fired, readout_state,
-                                                   n_out, n_stored)
-            if not rls_ok:
-                return step, n_spikes, n_traces, STATUS_RLS_NOT_FINITE, -1, n_out, n_stored
+            n_out, n_stored, bad_unit = readout_step(step, global_step, dt_ms, fired, n_fired, readout_state,
+                                                     n_out, n_stored)
+            if bad_unit >= 0:
+                return step, n_spikes, n_traces, STATUS_READOUT_NOT_FINITE, bad_unit, n_out, n_stored
         # 3. propagation into syn_in (zero on entry; each neuron's entry is cleared when read)
         if dense:
             for f in range(n_fired):

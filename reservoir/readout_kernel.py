@@ -15,9 +15,11 @@ from .rules.three_factor import readout_value, three_factor_step, update_eligibi
 
 @njit(cache=True)
 def readout_step(step, global_step, dt_ms, fired, n_fired, ro, n_out, n_stored):
-    """Advance every readout by one step; returns ``(n_out, n_stored, rls_ok)``.
+    """Advance every readout by one step; returns ``(n_out, n_stored, bad_unit)``.
 
-    ``rls_ok`` is False when an RLS event produced a non-finite ``lambda + r^T P r``.
+    ``bad_unit`` is -1 when all is well, the index of the first unit whose output ``z`` is not
+    finite (a learning rate too large for the features), or ``n_units`` when an RLS event
+    produced a non-finite ``lambda + r^T P r``.
     """
     (traces, traces_aux, trace_kind, trace_decay1, trace_decay2, trace_jump,
      weights, z, rectify, online_units, learning_rate, gate_kind, threshold, group_of, w_min, w_max,
@@ -44,18 +46,21 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, ro, n_out, n_stored):
     n_units = weights.shape[0]
     for k in range(n_units):
         z[k] = readout_value(weights[k], features, rectify[k])
+        if not abs(z[k]) < 1e300:  # NaN or inf (or about to overflow in the update)
+            return n_out, n_stored, k
     if eligibility.shape[0] > 0:
         update_eligibility(eligibility, eligibility_decay, eligibility_post, features, z)
     if online_units.shape[0] > 0:
         three_factor_step(weights, z, targets[step], gates[step], online_units, learning_rate, gate_kind, threshold,
                           group_of, w_min, w_max, weight_decay, eligibility, eligibility_of, dt_ms)
-    rls_ok = True
+    bad_unit = -1
     if rls_hi > rls_lo and learn[step] and global_step % rls_every == 0:
         for j in range(rls_hi - rls_lo):
             rls_errors[j] = z[rls_lo + j] - targets[step, rls_lo + j]
         c = rls_update_fused(P, pending_pr, pending_coefficients, features, weights[rls_lo:rls_hi],
                              rls_errors[: rls_hi - rls_lo], forgetting, decoder_form, rls_scratch)
-        rls_ok = c == c and abs(c) < 1e300
+        if not abs(c) < 1e300:
+            bad_unit = n_units
     if global_step % out_every == 0:
         out_steps[n_out] = global_step
         for k in range(n_units):
@@ -68,4 +73,4 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, ro, n_out, n_stored):
             stored_features[n_stored, f] = features[f]
             stored_eligibility[n_stored, f] = row[f]
         n_stored += 1
-    return n_out, n_stored, rls_ok
+    return n_out, n_stored, bad_unit

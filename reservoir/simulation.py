@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .inputs import ExternalInput
-from .kernels import SCHEME_CODES, STATUS_NOT_FINITE, STATUS_RLS_NOT_FINITE, simulate_chunk
+from .kernels import SCHEME_CODES, STATUS_NOT_FINITE, STATUS_READOUT_NOT_FINITE, simulate_chunk
 from .network import Network
 from .readouts import Readouts, Teacher, TeacherSignals, empty_kernel_state
 from .recording import MemoryRecorder
@@ -41,8 +41,11 @@ class NumericalInstabilityError(FloatingPointError):
             "reduce integration.dt_ms, check the input currents, or use the izhikevich2003 scheme")
 
 
-class RLSDivergenceError(FloatingPointError):
-    """An RLS (FORCE) update produced a non-finite ``lambda + r^T P r``."""
+class ReadoutDivergenceError(FloatingPointError):
+    """A readout's output, or an RLS (FORCE) update, became non-finite."""
+
+
+RLSDivergenceError = ReadoutDivergenceError
 
 
 class Simulation:
@@ -215,10 +218,15 @@ class Simulation:
                                                   float(self.u[bad]), net.scheme)
                 self.recorder.mark("failed", str(error), self.step)
                 raise error
-            if status == STATUS_RLS_NOT_FINITE:
-                error = RLSDivergenceError(
-                    f"the RLS update diverged at step {self.step} (t = {self.step * net.dt_ms:g} ms): "
-                    "lambda + r^T P r is not finite; increase rls.alpha or check the targets")
+            if status == STATUS_READOUT_NOT_FINITE:
+                if bad < readouts.n_units:
+                    message = (f"readout {readouts.unit_names[bad]} diverged at step {self.step} "
+                               f"(t = {self.step * net.dt_ms:g} ms, dt = {net.dt_ms:g} ms): its output is not finite; "
+                               "lower its learning_rate (the update is stable for learning_rate * dt * |x|^2 < 2)")
+                else:
+                    message = (f"the RLS update diverged at step {self.step} (t = {self.step * net.dt_ms:g} ms): "
+                               "lambda + r^T P r is not finite; increase rls.alpha or check the targets")
+                error = ReadoutDivergenceError(message)
                 self.recorder.mark("failed", str(error), self.step)
                 raise error
         if readouts is not None:
