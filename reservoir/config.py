@@ -160,11 +160,23 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def _task_kinds() -> set[str]:
+    try:
+        from paradigms import TASKS
+    except ImportError:  # pragma: no cover
+        return set()
+    return set(TASKS)
+
+
 def format_validation_error(error: ValidationError) -> str:
     """One line per problem, each naming the full key path and what was expected."""
     lines = []
     for problem in error.errors():
-        path = ".".join(str(part) for part in problem["loc"])
+        loc = list(problem["loc"])
+        # a discriminated union (the [task] section) adds its tag to the location: drop it
+        if len(loc) > 1 and loc[0] == "task" and isinstance(loc[1], str) and loc[1] in _task_kinds():
+            del loc[1]
+        path = ".".join(str(part) for part in loc)
         message = problem["msg"].removeprefix("Value error, ")
         unknown = problem["type"] in ("extra_forbidden", "unexpected_keyword_argument")
         if unknown:

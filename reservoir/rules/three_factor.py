@@ -192,3 +192,122 @@ def bounds(config: ThreeFactorConfig) -> tuple[float, float]:
     """``(w_min, w_max)`` with infinities for absent bounds."""
     return (-np.inf if config.weight_min is None else config.weight_min,
             np.inf if config.weight_max is None else config.weight_max)
+
+
+@njit(cache=True)
+def _online_rows(weights, z, eligibility, decay, post_unit, eligibility_of, features, targets, gates, units,
+                 learning_rate, gate_kind, threshold, group_of, w_min, w_max, weight_decay, rectify, dt_ms,
+                 outputs, stored_eligibility):
+    """Run the online rule over consecutive feature rows (the engine's per-step order)."""
+    for t in range(features.shape[0]):
+        x = features[t]
+        for k in range(weights.shape[0]):
+            z[k] = readout_value(weights[k], x, rectify[k])
+            outputs[t, k] = z[k]
+        update_eligibility(eligibility, decay, post_unit, x, z)
+        stored_eligibility[t] = eligibility[0]
+        three_factor_step(weights, z, targets[t], gates[t], units, learning_rate, gate_kind, threshold, group_of,
+                          w_min, w_max, weight_decay, eligibility, eligibility_of, dt_ms)
+
+
+class ThreeFactorReadout:
+    """The three-factor rule as a stand-alone learner (scikit-learn / reservoirpy vocabulary).
+
+    Rows of ``X`` are consecutive time steps of ``dt_ms``: the rule is temporal (its
+    eligibility trace carries over from row to row), so ``partial_fit`` continues where the last
+    call stopped and ``fit`` starts afresh. Runs the same compiled functions as the engine.
+
+    Parameters
+    ----------
+    learning_rate, tau_eligibility_ms, post_factor, gate, surprise_threshold, weight_min,
+    weight_max, weight_decay_per_ms
+        As in :class:`ThreeFactorConfig`.
+    dt_ms : float
+        Time step between rows.
+    rectify : bool
+        Rectify the outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((2000, 5)); w_true = np.array([1.0, -2.0, 0.5, 0.0, 1.0])
+    >>> learner = ThreeFactorReadout(learning_rate=0.5, tau_eligibility_ms=0.01, dt_ms=1.0)
+    >>> learner = learner.fit(X, X @ w_true)
+    >>> bool(np.allclose(learner.weights_[0], w_true, atol=0.05))
+    True
+    """
+
+    def __init__(self, *, learning_rate: float = 1e-3, tau_eligibility_ms: float = 100.0, dt_ms: float = 1.0,
+                 post_factor: str = "none", gate: str = "window", surprise_threshold: float = 0.1,
+                 weight_min: float | None = None, weight_max: float | None = None,
+                 weight_decay_per_ms: float = 0.0, rectify: bool = False):
+        self.config = ThreeFactorConfig(
+            learning_rate=learning_rate, tau_eligibility_ms=tau_eligibility_ms, post_factor=post_factor, gate=gate,
+            surprise_threshold=surprise_threshold, weight_min=weight_min, weight_max=weight_max,
+            weight_decay_per_ms=weight_decay_per_ms)
+        if not dt_ms > 0:
+            raise ValueError(f"dt_ms must be > 0, got {dt_ms!r}")
+        self.dt_ms = float(dt_ms)
+        self.rectify = bool(rectify)
+        self.weights_: np.ndarray | None = None
+
+    def _allocate(self, n_features: int, n_outputs: int) -> None:
+        c = self.config
+        k = n_outputs
+        self.weights_ = np.zeros((k, n_features))
+        self._z = np.zeros(k)
+        per_unit = c.post_factor == "output"
+        self.eligibility_ = np.zeros((k if per_unit else 1, n_features))
+        self._decay = np.full(self.eligibility_.shape[0], c.eligibility_decay(self.dt_ms))
+        self._post = np.arange(k, dtype=np.int64) if per_unit else np.full(1, -1, dtype=np.int64)
+        self._eligibility_of = np.arange(k, dtype=np.int64) if per_unit else np.zeros(k, dtype=np.int64)
+        low, high = bounds(c)
+        self._params = (np.arange(k, dtype=np.int64), np.full(k, c.learning_rate), np.full(k, GATE_CODES[c.gate]),
+                        np.full(k, c.surprise_threshold), np.zeros(k, dtype=np.int64), np.full(k, low),
+                        np.full(k, high), np.full(k, c.weight_decay_per_ms), np.full(k, self.rectify))
+
+    def _rows(self, X, Y, gates):
+        X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
+        if len(Y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but Y has {len(Y)}")
+        Y = np.ascontiguousarray(Y.reshape(len(X), -1))
+        if self.weights_ is None:
+            self._allocate(X.shape[1], Y.shape[1])
+        if X.shape[1] != self.weights_.shape[1] or Y.shape[1] != self.weights_.shape[0]:
+            raise ValueError(f"expected {self.weights_.shape[1]} features and {self.weights_.shape[0]} targets "
+                             f"per row, got {X.shape[1]} and {Y.shape[1]}")
+        G = np.ones_like(Y) if gates is None else np.ascontiguousarray(np.broadcast_to(gates, Y.shape), dtype=np.float64)
+        return X, Y, G
+
+    def partial_fit(self, X, Y, gates=None) -> "ThreeFactorReadout":
+        """Continue online learning over the rows of ``X`` (features) and ``Y`` (targets)."""
+        X, Y, G = self._rows(X, Y, gates)
+        self.last_outputs_ = np.zeros_like(Y)
+        self.last_eligibility_ = np.zeros_like(X)
+        units, lr, gk, thr, group, low, high, decay, rect = self._params
+        _online_rows(self.weights_, self._z, self.eligibility_, self._decay, self._post, self._eligibility_of, X, Y, G,
+                     units, lr, gk, thr, group, low, high, decay, rect, self.dt_ms, self.last_outputs_,
+                     self.last_eligibility_)
+        return self
+
+    def fit(self, X, Y, gates=None) -> "ThreeFactorReadout":
+        """Start afresh (zero weights and eligibility) and learn online over the rows."""
+        self.weights_ = None
+        return self.partial_fit(X, Y, gates)
+
+    def replay(self, X, eligibility, Y, gates=None, n_replay: int = 1) -> "ThreeFactorReadout":
+        """Offline consolidation: replay stored feature and eligibility rows ``n_replay`` times."""
+        X, Y, G = self._rows(X, Y, gates)
+        units, lr, gk, thr, group, low, high, decay, rect = self._params
+        replay(self.weights_, X, np.ascontiguousarray(eligibility, dtype=np.float64), 0, Y, G, units, lr, gk, thr,
+               group, low, high, decay, rect, self.dt_ms, int(n_replay))
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Outputs ``z`` for each row (no learning)."""
+        if self.weights_ is None:
+            raise ValueError("this ThreeFactorReadout is not fitted yet")
+        z = np.atleast_2d(X) @ self.weights_.T
+        return np.maximum(z, 0.0) if self.rectify else z
