@@ -43,6 +43,32 @@ class Task:
     def after_segment(self, simulation, index: int) -> None:
         """Called between segments (replay, resets...)."""
 
+    def consolidate(self, simulation, trial_index: int) -> None:
+        """Offline consolidation of the readouts whose rule replays stored windows.
+
+        ``replay``: the window stored during this trial is replayed right away, with the targets
+        and gates the teacher holds for those steps (known only after the trial). ``batch_replay``:
+        windows are collected and replayed together every ``batch_every_trials`` trials.
+        """
+        readouts = simulation.readouts
+        if readouts is None or readouts.stored_steps.size == 0:
+            return
+        replayed = [u for u in readouts.three_factor_units if u not in set(readouts.online_units.tolist())]
+        if not replayed:
+            return
+        consolidation = readouts._group_config(int(replayed[0])).three_factor.consolidation
+        steps, features, eligibility = readouts.take_stored_window()
+        pending = getattr(self, "_pending_windows", [])
+        pending.append((steps, features, eligibility))
+        self._pending_windows = pending
+        if consolidation.mode == "batch_replay" and (trial_index + 1) % consolidation.batch_every_trials:
+            return
+        steps = np.concatenate([w[0] for w in pending])
+        teacher = simulation.teacher
+        readouts.replay(np.concatenate([w[1] for w in pending]), np.concatenate([w[2] for w in pending]),
+                        teacher.targets[steps], teacher.gates[steps])
+        self._pending_windows = []
+
     def metrics(self, run, out_dir: Path) -> dict:
         return {}
 

@@ -80,7 +80,11 @@ class CueBumpTask(Task):
             targets[onset:onset + bump.size, columns] = bump[:, None]
             gates[onset:onset + bump.size, columns] = 1.0
         self.cued = cued
-        return ExternalInput.from_subsets(signal, [cued]), Teacher(targets, gates=gates)
+        # units that consolidate offline store their gated window; they do not learn online
+        store = np.zeros(self.n_steps, dtype=bool)
+        if readouts.stored_steps.size:
+            store = gates[:, columns].any(axis=1)
+        return ExternalInput.from_subsets(signal, [cued]), Teacher(targets, gates=gates, store=store)
 
     def segments(self) -> list[Segment]:
         period = self.steps(self.config.period_ms)
@@ -91,6 +95,8 @@ class CueBumpTask(Task):
         return segments
 
     def after_segment(self, simulation, index: int) -> None:
+        if index < self.config.n_trials:
+            self.consolidate(simulation, index)
         if self.config.reset_between_trials:
             simulation.reset_state()
 

@@ -90,3 +90,27 @@ def test_cue_bump_learns_a_bump_at_the_latency(tmp_path):
     assert metrics["half_rise_time_ms"] < metrics["latency_ms"]  # the prediction rises before the outcome
     assert metrics["correlation_with_target_last_trials"] > 0.5
     assert metrics["rms_error_last_trials"] < metrics["rms_error_first_trials"]
+
+
+@pytest.mark.parametrize("mode", ["replay", "batch_replay"])
+def test_offline_consolidation_learns_between_trials(tmp_path, mode):
+    from reservoir.runner import _prepare, _simulation
+
+    overrides = {"duration_ms": 12 * 600.0, "network": {"n_neurons": 300},
+                 "task": {"n_trials": 12, "test_trials": 4},
+                 "readouts": {"groups": {"0": {"three_factor": {
+                     "consolidation": {"mode": mode, "n_replay": 2, "batch_every_trials": 4}}}}}}
+    config = load_experiment(EXPERIMENTS / "three_factor_cue_bump.toml", overrides)
+    prepared = _prepare(config)
+    sim = _simulation(config, prepared, recorder=None, progress=False)
+    task = prepared[2]
+    history = []
+    for index, segment in enumerate(task.segments()):
+        sim.run(n_steps=segment.n_steps)
+        task.after_segment(sim, index)
+        history.append(sim.readouts.weights.copy())
+    changed = [not np.array_equal(a, b) for a, b in zip([np.zeros_like(history[0])] + history, history)]
+    if mode == "replay":
+        assert all(changed)  # every trial's window is replayed after the trial
+    else:
+        assert changed == [(i + 1) % 4 == 0 for i in range(12)]  # only every 4th trial
