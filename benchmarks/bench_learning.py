@@ -55,12 +55,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -73,6 +71,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_rls import time_variant  # noqa: E402
+from machine import describe  # noqa: E402
 from reservoir import Simulation, build_network, resolve_config  # noqa: E402
 from reservoir.readouts import Readouts, ReadoutsConfig, Teacher  # noqa: E402
 
@@ -183,17 +182,8 @@ def measure_rls(events: int, warm_up: int) -> float:
 
 
 def machine_header(quick: bool) -> str:
-    import numba
-
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return (f"## Learning cost{' (quick smoke run)' if quick else ''}\n\n"
-            f"{datetime.now():%Y-%m-%d %H:%M}, {cpu}, {os.cpu_count()} cores (one thread used); Python "
-            f"{platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}.")
+            + describe(cores_note=" (one thread used)") + ".")
 
 
 def fmt_metric(value, digits: int = 3) -> str:

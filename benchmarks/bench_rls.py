@@ -33,16 +33,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
+from machine import describe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -108,18 +107,8 @@ def time_variant(name, n_features, features, targets, warm_up):
 
 
 def machine_header(events, warm_up):
-    import numba
-    import scipy
-
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{datetime.now():%Y-%m-%d %H:%M}, {cpu}, {os.cpu_count()} cores (one thread used); Python "
-            f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, Numba "
-            f"{numba.__version__}. Median of {events} timed events after {warm_up} warm-up events; "
+    return (describe(("SciPy",), cores_note=" (one thread used)")
+            + f". Median of {events} timed events after {warm_up} warm-up events; "
             f"K = 1 output, forgetting 1, textbook decoder step.")
 
 

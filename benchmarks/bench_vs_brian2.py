@@ -43,19 +43,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from machine import describe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -203,19 +202,8 @@ def render_table(cases: list[Case], repeats: dict, header: str) -> str:
 
 
 def machine_header(quick: bool) -> str:
-    import brian2
-    import numba
-
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return (f"## Engine vs Brian2{' (quick smoke run)' if quick else ''}\n\n"
-            f"{datetime.now():%Y-%m-%d %H:%M}, {cpu}, {os.cpu_count()} cores; Python "
-            f"{platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
-            f"Brian2 {brian2.__version__}.")
+            + describe(("Brian2",)) + ".")
 
 
 def main(argv=None) -> int:

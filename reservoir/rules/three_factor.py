@@ -140,7 +140,13 @@ def three_factor_step(weights, z, targets_row, gates_row, units, learning_rate, 
 @njit(cache=True)
 def readout_value(row, features, rectify):
     """``w . x`` summed in 8 interleaved partial sums (a fixed order, so results are
-    reproducible, and independent chains, so the loop is fast), then optionally rectified."""
+    reproducible, and independent chains, so the loop is fast), then optionally rectified.
+
+    Measured alternative: the plain loop compiled with ``fastmath={"reassoc"}`` vectorises and
+    is 3x faster (0.39 against 1.16 us for four 1000-feature dot products), but its summation
+    order then depends on the inlining context, so the replayed update no longer equals the
+    online one bit for bit; the fixed order was kept.
+    """
     n = features.shape[0]
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     head = n - n % 8
