@@ -36,7 +36,7 @@ class Run:
     output_time_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
     outputs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     snapshot_time_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    _file: Path | None = None
+    tables: dict = field(default_factory=dict)
 
     def weight_snapshots(self) -> np.ndarray:
         """All readout weight snapshots ``(n_snapshots, K, F)`` (read on demand: they can be large)."""
@@ -82,12 +82,14 @@ def load_run(path) -> Run:
                 unit_names=json.loads(r.attrs["unit_names"]), readout_groups=json.loads(r.attrs["groups"]),
                 output_time_ms=r["output_time_ms"][()], outputs=r["output"][()],
                 snapshot_time_ms=r["snapshot_time_ms"][()])
+        tables = {name: {col: ds[()] for col, ds in group.items()} for name, group in f["task"].items()} \
+            if "task" in f else {}
         return Run(
             path=file, format_version=version, attributes=attrs, config=config, dt_ms=float(attrs["dt_ms"]),
             steps_completed=int(attrs["steps_completed"]), population=population,
             spike_times_ms=spikes["timestamps"][()], spike_ids=spikes["node_ids"][()].astype(np.int64),
             n_neurons=n_neurons, trace_ids=traces["node_ids"][()], trace_time_ms=traces["time_ms"][()],
-            trace_v=traces["v"][()], trace_u=traces["u"][()], neurons=neurons, **readouts,
+            trace_v=traces["v"][()], trace_u=traces["u"][()], neurons=neurons, tables=tables, **readouts,
         )
 
 

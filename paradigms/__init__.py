@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from .base import Segment, Task
 from .cue_bump import CueBumpTask, CueBumpTaskConfig
 from .force_sine import SineTask, SineTaskConfig
+from .whatwhen import WhatWhenTask, WhatWhenTaskConfig
 
 
 class NoTaskConfig(BaseModel):
@@ -25,6 +26,7 @@ TASKS: dict[str, tuple[type[BaseModel], type[Task]]] = {
     "none": (NoTaskConfig, Task),
     "sine": (SineTaskConfig, SineTask),
     "cue_bump": (CueBumpTaskConfig, CueBumpTask),
+    "whatwhen": (WhatWhenTaskConfig, WhatWhenTask),
 }
 
-__all__ = ["TASKS", "NoTaskConfig", "Segment", "Task", "SineTaskConfig", "CueBumpTaskConfig"]
+__all__ = ["TASKS", "NoTaskConfig", "Segment", "Task", "SineTaskConfig", "CueBumpTaskConfig", "WhatWhenTaskConfig"]

@@ -40,6 +40,10 @@ class Task:
     def segments(self) -> list[Segment]:
         return [Segment(0, self.n_steps, "run")]
 
+    def tables(self) -> dict[str, dict[str, np.ndarray]]:
+        """Tables written to ``/task/<name>/<column>`` of the run file (e.g. the trial table)."""
+        return {}
+
     def after_segment(self, simulation, index: int) -> None:
         """Called between segments (replay, resets...)."""
 

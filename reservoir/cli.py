@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
             "and figures/*.png. The whole configuration is validated first; errors name the key path."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run.add_argument("experiment", nargs="?", default=None, metavar="EXPERIMENT.toml",
-                     help="experiment file (e.g. experiments/force_sine.toml)")
+                     help="experiment file (default: the packaged what/when experiment, experiments/whatwhen.toml)")
     run.add_argument("--set", dest="assignments", type=_assignment, action="append", default=[],
                      metavar="KEY.PATH=VALUE", help="override any key of the experiment (repeatable)")
     run.add_argument("--seed", type=_seed, default=None, help="the run's one seed (default: the file's)")
@@ -221,12 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     rate = metrics["mean_rate_hz"]
     print(f"wrote {out}: {metrics['n_spikes']} spikes, mean rate {rate:.2f} Hz, "
           f"wall time {metrics['wall_time_s']:.2f} s; figures: {', '.join(metrics['figures'])}")
-    extra = {k: v for k, v in metrics.items() if k not in _BASE_METRICS}
+    extra = {k: v for k, v in metrics.items()
+             if k not in _BASE_METRICS and (v is None or isinstance(v, (int, float, str)))}
     if extra:
         print("metrics: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                                       for k, v in extra.items()))
+    if any(isinstance(v, (dict, list)) for k, v in metrics.items() if k != "figures"):
+        print(f"all metrics: {out}/metrics.json")
     return 0
 
+
+DEFAULT_EXPERIMENT = "whatwhen.toml"
 
 _BASE_METRICS = {"n_neurons", "duration_ms", "n_spikes", "mean_rate_hz", "mean_rate_excitatory_hz",
                  "mean_rate_inhibitory_hz", "population_rhythm_peak_hz", "figures", "wall_time_s"}
@@ -237,7 +242,9 @@ def _run_experiment(args: argparse.Namespace, sub: argparse.ArgumentParser):
     from .runner import run_experiment
 
     if args.experiment is None:
-        sub.error("argument EXPERIMENT.toml: required (the default what/when experiment is not shipped yet)")
+        from importlib.resources import files
+
+        args.experiment = str(files("experiments") / DEFAULT_EXPERIMENT)
     overrides: dict[str, Any] = {}
     for path, value in args.assignments:
         _set_path(overrides, path, value)

@@ -14,12 +14,13 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, ValidationError, model_validator
 
-from paradigms import CueBumpTaskConfig, NoTaskConfig, SineTaskConfig
+from paradigms import CueBumpTaskConfig, NoTaskConfig, SineTaskConfig, WhatWhenTaskConfig
 
 from .config import ConfigError, SimulationConfig, deep_merge, format_validation_error
 from .readouts import ReadoutsConfig
 
-TaskConfig = Annotated[Union[NoTaskConfig, SineTaskConfig, CueBumpTaskConfig], Field(discriminator="kind")]
+TaskConfig = Annotated[Union[NoTaskConfig, SineTaskConfig, CueBumpTaskConfig, WhatWhenTaskConfig],
+                      Field(discriminator="kind")]
 
 
 class ExperimentConfig(SimulationConfig):
@@ -46,9 +47,13 @@ class ExperimentConfig(SimulationConfig):
                 raise ValueError(f"task.group: the sine task trains an rls group; {task.group!r} uses {rules[task.group]!r}")
             if task.learn_stop_ms > self.duration_ms:
                 raise ValueError("task.learn_stop_ms: must not exceed duration_ms")
-        if task.kind == "cue_bump" and self.duration_ms + 1e-9 < task.duration_ms():
-            raise ValueError(f"duration_ms: the cue_bump task needs at least n_trials * (trial_ms + iti_ms) "
-                             f"= {task.duration_ms():g} ms")
+        if task.kind in ("cue_bump", "whatwhen") and self.duration_ms + 1e-9 < task.duration_ms():
+            raise ValueError(f"duration_ms: the {task.kind} task needs at least its trials' total "
+                             f"(trials x (trial_ms + iti_ms)) = {task.duration_ms():g} ms")
+        if task.kind == "whatwhen" and task.what_group is not None:
+            names = [g.name for g in self.readouts.groups]
+            if task.what_group not in names:
+                raise ValueError(f"task.what_group: {task.what_group!r} is not a readout group (groups: {names})")
         return self
 
 
@@ -57,12 +62,7 @@ def load_experiment(path, overrides: dict[str, Any] | None = None) -> Experiment
     from .presets import preset_config
 
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"experiment file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    data = _read_with_bases(path)
     merged = deep_merge(data, overrides or {})
     preset = merged.get("preset")
     if preset is not None:
@@ -72,6 +72,29 @@ def load_experiment(path, overrides: dict[str, Any] | None = None) -> Experiment
             raise ConfigError(f"preset: {error.args[0]}") from None
     merged.setdefault("name", path.stem)
     return validate_experiment(merged)
+
+
+def _read_with_bases(path: Path, seen: tuple = ()) -> dict[str, Any]:
+    """The file's table merged over its ``base`` file's (a path relative to it), recursively.
+
+    Arrays of tables (``[[task.cues]]``, ``[[task.blocks]]``) in a file replace the base's.
+    """
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"experiment file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise ConfigError(f"base: {path} and {base_path} include each other")
+    merged = deep_merge(_read_with_bases(base_path, seen + (base_path,)), data)
+    if "name" not in data:
+        merged.pop("name", None)  # a derived file is named after itself
+    return merged
 
 
 def validate_experiment(data: dict[str, Any]) -> ExperimentConfig:

@@ -248,6 +248,15 @@ class RunFileRecorder:
     def write_snapshot(self, step: int, weights: np.ndarray) -> None:
         self._write("snapshots", [np.array([step]), np.array([step * self.dt_ms]), weights[None]])
 
+    def write_table(self, name: str, columns: dict[str, np.ndarray]) -> None:
+        """A task's table (equal-length columns) under ``/task/<name>``; replaced if present."""
+        group = self.file.require_group("task")
+        if name in group:
+            del group[name]
+        table = group.create_group(name)
+        for column, values in columns.items():
+            table.create_dataset(column, data=np.asarray(values), track_times=False)
+
     def mark(self, status: str, message: str = "", steps_completed: int | None = None) -> None:
         """Set the file's status (``running``, ``complete``, ``failed``) and flush."""
         self.file.attrs["status"] = status

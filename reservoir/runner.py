@@ -83,6 +83,8 @@ def simulate(config: SimulationConfig, out_dir, progress: bool = True, overwrite
         (out / stale).unlink(missing_ok=True)
     (out / CONFIG_FILE).write_text(tomli_w.dumps(config_to_dict(config)))
     recorder = _recorder(config, out, prepared)
+    for name, columns in prepared[2].tables().items():
+        recorder.write_table(name, columns)
     sim = _simulation(config, prepared, recorder, progress)
     return _execute(config, sim, recorder, prepared[2], out)
 

@@ -37,7 +37,7 @@ def test_cli_run_errors_exit_2(tmp_path, capsys):
     bad.write_text('preset = "izhikevich2003"\n[readouts]\ntraces = 3\n')
     for args, named in ([str(tmp_path / "missing.toml")], "does not exist"), ([str(bad)], "readouts.traces"), \
             ([str(EXPERIMENTS / "force_sine.toml"), "--set", "task.frequency_hz=-1"], "task.frequency_hz"), \
-            ([], "EXPERIMENT"):
+            (["--set", "task.cues.0.latency_ms=900"], "task.cues"):
         with pytest.raises(SystemExit) as exit_info:
             main(["run", *args, "--out", str(tmp_path / "out")])
         assert exit_info.value.code == 2

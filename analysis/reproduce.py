@@ -1,0 +1,119 @@
+"""Run experiment files over several seeds (in parallel processes) and tabulate mean +- sd.
+
+    python -m analysis.reproduce experiments/whatwhen.toml --seeds 1 2 3 4 5 --jobs 2 --out runs/reproduce
+    python -m analysis.reproduce experiments/whatwhen_force.toml --seeds 1 2 3 4 5 \\
+        --set task.rls_reset_at_switch=true --label rls_reset --out runs/reproduce
+
+Each run goes to ``OUT/LABEL/seedN`` (LABEL defaults to the experiment's name); the summary of
+every label found under OUT is written to ``OUT/summary.json`` and ``OUT/summary.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+SCALARS = [
+    ("timing", "mean_abs_peak_error_ms"), ("timing", "mean_lead_ms"),
+    ("probability_scaling", "slope"), ("probability_scaling", "intercept"), ("probability_scaling", "r"),
+    ("identity", "slope"), ("identity", "intercept"), ("identity", "r"),
+    ("phase_modulation", "when_anticipation"), ("phase_modulation", "when_outcome"),
+    ("phase_modulation", "what_offline"),
+]
+
+
+def _one(args):
+    experiment, seed, overrides, out = args
+    from reservoir.experiment import load_experiment
+    from reservoir.runner import run_experiment
+
+    config = load_experiment(experiment, {**overrides, "seed": seed})
+    return run_experiment(config, out, progress=False, overwrite=True)
+
+
+def _scalars(metrics: dict) -> dict[str, float]:
+    out = {}
+    for section, key in SCALARS:
+        value = metrics.get(section, {}).get(key) if isinstance(metrics.get(section), dict) else None
+        if value is not None:
+            out[f"{section}.{key}"] = value
+    for a in metrics.get("adaptation", []):
+        for key in ("trials_to_timing", "trials_to_amplitude"):
+            value = a[key]
+            out[f"adaptation.{a['cue']}.block{a['block']}.{key}"] = np.nan if value is None else value
+    geo = metrics.get("geometry", {})
+    for space in ("raw", "pc"):
+        for k, angle in enumerate(geo.get(f"final_{space}_angles_deg", [])):
+            out[f"geometry.{space}_angle_what{k}_deg"] = angle
+            out[f"geometry.{space}_null_fraction_as_orthogonal_what{k}"] = geo[f"final_{space}_null_fraction_as_orthogonal"][k]
+    for entry in metrics.get("conditions", []):
+        tag = f"b{entry['block']}.{entry['cue']}"
+        out[f"when.{tag}.peak_error_ms"] = entry["peak_error_ms"]
+        out[f"when.{tag}.prediction_amplitude"] = entry["prediction_amplitude"]
+    out["wall_time_s"] = metrics.get("wall_time_s")
+    return out
+
+
+def summarize(out: Path) -> dict:
+    summary = {}
+    for label_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        runs = sorted(label_dir.glob("seed*/metrics.json"))
+        rows = [_scalars(json.loads(p.read_text())) for p in runs]
+        if not rows:
+            continue
+        keys = sorted({k for r in rows for k in r})
+        stats = {}
+        for key in keys:
+            values = np.array([r.get(key, np.nan) for r in rows], dtype=float)
+            finite = values[np.isfinite(values)]
+            stats[key] = {"mean": float(finite.mean()) if finite.size else None,
+                          "sd": float(finite.std(ddof=1)) if finite.size > 1 else None,
+                          "n": int(finite.size), "of": int(values.size), "values": values.tolist()}
+        summary[label_dir.name] = stats
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    lines = []
+    for label, stats in summary.items():
+        lines += [f"## {label}", "", "| measure | mean +- sd | n (finite / runs) |", "|---|---:|---:|"]
+        for key, s in stats.items():
+            value = "-" if s["mean"] is None else f"{s['mean']:.3g}" + ("" if s["sd"] is None else f" +- {s['sd']:.2g}")
+            lines.append(f"| {key} | {value} | {s['n']} / {s['of']} |")
+        lines.append("")
+    (out / "summary.md").write_text("\n".join(lines))
+    return summary
+
+
+def main(argv=None) -> int:
+    from reservoir.cli import _assignment, _set_path
+
+    parser = argparse.ArgumentParser(prog="python -m analysis.reproduce", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", nargs="?")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--set", dest="assignments", type=_assignment, action="append", default=[])
+    parser.add_argument("--label", default=None)
+    parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
+    parser.add_argument("--summarize-only", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.summarize_only:
+        if args.experiment is None:
+            parser.error("argument experiment: required unless --summarize-only")
+        overrides: dict = {}
+        for path, value in args.assignments:
+            _set_path(overrides, path, value)
+        label = args.label or Path(args.experiment).stem
+        jobs = [(args.experiment, seed, overrides, args.out / label / f"seed{seed}") for seed in args.seeds]
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for seed, metrics in zip(args.seeds, pool.map(_one, jobs)):
+                print(f"{label} seed {seed}: done in {metrics['wall_time_s']:.1f} s", flush=True)
+    summarize(args.out)
+    print((args.out / "summary.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

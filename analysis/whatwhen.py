@@ -1,0 +1,385 @@
+"""Measures of the what/when paradigm (the six claims of ``../shared/specs/whatwhen.md``).
+
+Everything is computed from the run file (outputs, weight snapshots, spikes, the trial table)
+and the task object that made it (for cue/identity settings and the offline errors).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SMOOTH_TRIALS = 5
+
+
+def aligned(run, column: int, onsets_ms: np.ndarray, length_ms: float) -> np.ndarray:
+    """``(n_trials, samples)`` output of ``column`` from each onset, at the output resolution."""
+    dt = run.output_dt_ms
+    n = int(round(length_ms / dt))
+    index = np.round((onsets_ms[:, None] + np.arange(n) * dt - run.output_time_ms[0]) / dt).astype(int)
+    index = np.clip(index, 0, len(run.output_time_ms) - 1)
+    return run.outputs[index, column]
+
+
+def _fit(x, y) -> dict:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return {"slope": None, "intercept": None, "r": None, "n": int(len(x))}
+    slope, intercept = np.polyfit(x, y, 1)
+    r = float(np.corrcoef(x, y)[0, 1]) if np.ptp(y) > 0 else None
+    return {"slope": float(slope), "intercept": float(intercept), "r": r, "n": int(len(x))}
+
+
+def _peak_and_rise(curve, t):
+    peak = int(np.argmax(curve))
+    below = np.flatnonzero(curve[: peak + 1] < 0.5 * curve[peak])
+    rise = float(t[below[-1] + 1]) if below.size else float(t[0])
+    return float(t[peak]), float(curve[peak]), rise
+
+
+def prediction_window(latency_ms: float) -> tuple[float, float]:
+    """Where the 'when' prediction is read: the 20 ms before the outcome is due, plus 5 ms
+    (the outcome's own input reaches the readout only through the 20 ms trace filter)."""
+    return latency_ms - 20.0, latency_ms + 5.0
+
+
+def whatwhen_metrics(task, run, out_dir: Path) -> dict:
+    c = task.config
+    table = run.tables["trials"]
+    onsets = table["onset_step"] * run.dt_ms
+    t = np.arange(int(round(c.trial_ms / run.output_dt_ms))) * run.output_dt_ms
+    when = aligned(run, task.when_column, onsets, c.trial_ms)
+    what = [aligned(run, int(col), onsets, c.trial_ms) for col in task.what_columns]
+    settings = c.cue_settings()
+    per_condition, amplitudes, probabilities, identity_pairs = [], [], [], []
+    for b, block in enumerate(c.blocks):
+        for ci, cue in enumerate(c.cues):
+            rows = np.flatnonzero((table["block"] == b) & (table["cue"] == ci))[-c.test_trials:]
+            if rows.size == 0:
+                continue
+            latency, probs = settings[b][ci]
+            curve = when[rows].mean(axis=0)
+            peak_t, peak_v, rise = _peak_and_rise(curve, t)
+            lo, hi = prediction_window(latency)
+            window = (t >= lo) & (t < hi)
+            amplitude = float(curve[window].mean())
+            p_outcome = float(sum(probs.values()))
+            entry = {"block": b, "cue": cue.name, "latency_ms": latency, "p_outcome": p_outcome,
+                     "peak_time_ms": peak_t, "peak_error_ms": peak_t - latency, "half_rise_ms": rise,
+                     "lead_ms": latency - rise, "prediction_amplitude": amplitude, "n_trials": int(rows.size)}
+            anticipation = (t >= c.cue_ms) & (t < latency)  # the whole pre-stimulus period after the cue
+            for k, name in enumerate(c.identities):
+                if k < len(what):
+                    value = float(what[k][rows][:, anticipation].mean())
+                    entry[f"what_{name}"] = value
+                    identity_pairs.append((probs.get(name, 0.0), value))
+            per_condition.append(entry)
+            amplitudes.append(amplitude)
+            probabilities.append(p_outcome)
+    metrics = {"conditions": per_condition}
+    scaling = _fit(probabilities, amplitudes)
+    metrics["probability_scaling"] = scaling
+    full = [a for a, p in zip(amplitudes, probabilities) if p == max(probabilities)]
+    if full and np.mean(full) > 0:
+        metrics["probability_scaling"]["amplitude_ratio_to_highest_p"] = [
+            {"p": p, "ratio": a / float(np.mean(full))} for a, p in zip(amplitudes, probabilities)]
+    if identity_pairs:
+        metrics["identity"] = _fit(*zip(*identity_pairs))
+    metrics["timing"] = {
+        "mean_abs_peak_error_ms": float(np.mean([abs(e["peak_error_ms"]) for e in per_condition])),
+        "mean_lead_ms": float(np.mean([e["lead_ms"] for e in per_condition])),
+    }
+    metrics["reliability"] = reliability(task, run, table)
+    metrics["adaptation"] = adaptation(task, table, when, t)
+    metrics["phase_modulation"] = phase_modulation(task, run, table, when, t)
+    metrics["geometry"] = geometry(task, run)
+    return metrics
+
+
+def population_traces(run, onsets_ms, length_ms: float, tau_ms: float = 20.0, every_ms: float = 5.0,
+                      lead_in_ms: float = 100.0) -> np.ndarray:
+    """Exponentially filtered spike trains of every neuron, ``(trials, samples, N)``, sampled every
+    ``every_ms`` from each onset (rebuilt from the recorded spikes; filtering starts
+    ``lead_in_ms`` before the onset)."""
+    dt = run.dt_ms
+    decay, jump = np.exp(-dt / tau_ms), 1.0 / tau_ms
+    n_samples = int(round(length_ms / every_ms))
+    every = max(1, int(round(every_ms / dt)))
+    out = np.zeros((len(onsets_ms), n_samples, run.n_neurons))
+    order = np.argsort(run.spike_times_ms, kind="stable")
+    times, ids = run.spike_times_ms[order], run.spike_ids[order]
+    for trial, onset in enumerate(onsets_ms):
+        start = onset - lead_in_ms
+        lo, hi = np.searchsorted(times, [start, onset + length_ms])
+        steps = np.round((times[lo:hi] - start) / dt).astype(int)
+        bounds = np.searchsorted(steps, np.arange(int(round((length_ms + lead_in_ms) / dt)) + 1))
+        state = np.zeros(run.n_neurons)
+        lead = int(round(lead_in_ms / dt))
+        for s in range(len(bounds) - 1):
+            state *= decay
+            fired = ids[lo + bounds[s]:lo + bounds[s + 1]]
+            if fired.size:
+                state[fired] += jump
+            k = s - lead
+            if k >= 0 and k % every == 0 and k // every < n_samples:
+                out[trial, k // every] = state
+    return out
+
+
+def reliability(task, run, table, n_trials: int = 20, every_ms: float = 5.0) -> dict:
+    """Trial-to-trial reliability of the reservoir after each cue: the mean correlation, across
+    pairs of trials of the same cue (the last ``n_trials``), of the population vector of 20 ms
+    traces at the same time since the cue. Timing can only be learned as far as this reaches."""
+    c = task.config
+    result = {"time_ms": (np.arange(int(round(c.trial_ms / every_ms))) * every_ms).tolist()}
+    for ci, cue in enumerate(c.cues):
+        rows = np.flatnonzero(table["cue"] == ci)[-n_trials:]
+        if rows.size < 2:
+            continue
+        traces = population_traces(run, table["onset_step"][rows] * run.dt_ms, c.trial_ms, every_ms=every_ms)
+        centred = traces - traces.mean(axis=2, keepdims=True)
+        norms = np.linalg.norm(centred, axis=2)
+        curve = []
+        for k in range(traces.shape[1]):
+            v = centred[:, k] / np.maximum(norms[:, k:k + 1], 1e-300)
+            gram = v @ v.T
+            curve.append(float((gram.sum() - np.trace(gram)) / (len(rows) * (len(rows) - 1))))
+        result[cue.name] = curve
+    return result
+
+
+def adaptation(task, table, when, t) -> list[dict]:
+    """Trials after each switch until the changed cue's readout reaches its new state.
+
+    Timing: the peak of the 5-trial moving average within 50 ms of the new latency. Amplitude:
+    the moving average's prediction amplitude within 10 % of its asymptote (the mean of the
+    block's last ``test_trials`` trials of that cue). ``None``: never within the block.
+    """
+    c = task.config
+    settings = c.cue_settings()
+    results = []
+    for b in range(1, len(c.blocks)):
+        for name in c.blocks[b].changes:
+            ci = [cue.name for cue in c.cues].index(name)
+            rows = np.flatnonzero((table["block"] == b) & (table["cue"] == ci))
+            if rows.size < SMOOTH_TRIALS + 1:
+                continue
+            latency, probs = settings[b][ci]
+            old_latency = settings[b - 1][ci][0]
+            lo, hi = prediction_window(latency)
+            window = (t >= lo) & (t < hi)
+            amplitude = when[rows][:, window].mean(axis=1)
+            smooth_amp = np.convolve(amplitude, np.ones(SMOOTH_TRIALS) / SMOOTH_TRIALS, mode="valid")
+            asymptote = float(amplitude[-c.test_trials:].mean())
+            peaks = np.array([t[np.argmax(when[rows[i:i + SMOOTH_TRIALS]].mean(axis=0))]
+                              for i in range(rows.size - SMOOTH_TRIALS + 1)])
+            timing_ok = np.flatnonzero(np.abs(peaks - latency) <= 50.0)
+            tolerance = 0.1 * max(abs(asymptote), 1e-12)
+            amp_ok = np.flatnonzero(np.abs(smooth_amp - asymptote) <= tolerance)
+            results.append({
+                "block": b, "cue": name, "latency_ms": latency, "previous_latency_ms": old_latency,
+                "p_outcome": float(sum(probs.values())), "asymptote": asymptote,
+                "trials_to_timing": int(timing_ok[0] + SMOOTH_TRIALS) if timing_ok.size else None,
+                "trials_to_amplitude": int(amp_ok[0] + SMOOTH_TRIALS) if amp_ok.size else None,
+                "peak_time_by_trial_ms": peaks.tolist(), "amplitude_by_trial": smooth_amp.tolist(),
+            })
+    return results
+
+
+def phase_modulation(task, run, table, when, t) -> dict:
+    """Mean gate x |error| of the 'when' unit in the anticipation and outcome phases, and the
+    mean |error| of the 'what' units over each stored window before its offline replay."""
+    c = task.config
+    anticipation, outcome = [], []
+    for row in range(len(table["trial"])):
+        latency = table["latency_ms"][row]
+        target = np.zeros_like(t)
+        if table["identity"][row] >= 0:
+            target[(t >= latency) & (t < latency + c.outcome_ms)] = 1.0
+        error = np.abs(target - when[row])
+        anticipation.append(error[t < latency].mean())
+        outcome.append(error[(t >= latency) & (t < latency + c.outcome_ms)].mean())
+    offline = getattr(task, "offline_errors", [])
+    return {"when_anticipation": float(np.mean(anticipation)), "when_outcome": float(np.mean(outcome)),
+            "what_offline": float(np.mean(offline)) if offline else None}
+
+
+def _angle(a, b) -> float:
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if norm == 0:
+        return float("nan")
+    return float(np.degrees(np.arccos(np.clip(a @ b / norm, -1.0, 1.0))))
+
+
+def geometry(task, run, n_null: int = 2000, n_components: int = 10) -> dict:
+    """Angles between w_when and each w_what over learning, raw and in the top PC subspace of the
+    readout features, each against random vectors (the null: uniformly random directions in the
+    same space, whose angles concentrate near 90 degrees in raw space but not in k dimensions)."""
+    if len(task.what_columns) == 0 or run.snapshot_time_ms.size == 0:
+        return {}
+    snapshots = run.weight_snapshots()
+    when = snapshots[:, task.when_column]
+    what = snapshots[:, task.what_columns]
+    raw = [[_angle(when[s], what[s, k]) for k in range(what.shape[1])] for s in range(len(snapshots))]
+    rng = np.random.default_rng(0)
+    dim = snapshots.shape[2]
+    null_raw = [_angle(rng.standard_normal(dim), rng.standard_normal(dim)) for _ in range(n_null)]
+    basis = feature_pcs(task, run, n_components)
+    result = {"snapshot_time_ms": run.snapshot_time_ms.tolist(), "raw_angles_deg": raw,
+              "raw_null_deg": _summary(null_raw)}
+    final = raw[-1]
+    result["final_raw_angles_deg"] = final
+    result["final_raw_null_fraction_as_orthogonal"] = [
+        float(np.mean(np.abs(np.array(null_raw) - 90) <= abs(a - 90))) for a in final]
+    if basis is not None:
+        pc = [[_angle(basis @ when[s], basis @ what[s, k]) for k in range(what.shape[1])] for s in range(len(snapshots))]
+        null_pc = [_angle(rng.standard_normal(n_components), rng.standard_normal(n_components)) for _ in range(n_null)]
+        result.update({"pc_angles_deg": pc, "pc_null_deg": _summary(null_pc), "n_components": n_components,
+                       "final_pc_angles_deg": pc[-1],
+                       "final_pc_null_fraction_as_orthogonal": [
+                           float(np.mean(np.abs(np.array(null_pc) - 90) <= abs(a - 90))) for a in pc[-1]]})
+    return result
+
+
+def _summary(values) -> dict:
+    v = np.asarray(values)
+    return {"mean": float(v.mean()), "sd": float(v.std()), "p5": float(np.percentile(v, 5)),
+            "p95": float(np.percentile(v, 95))}
+
+
+def feature_pcs(task, run, n_components: int, n_trials: int = 20) -> np.ndarray | None:
+    """Top principal directions ``(k, F)`` of the readout features over the last trials,
+    rebuilt from the recorded spikes with the run's exponential trace filters."""
+    traces = run.config.get("readouts", {}).get("traces", [])
+    if not traces or any(f.get("kind") != "exponential" for f in traces):
+        return None
+    table = run.tables["trials"]
+    start_ms = float(table["onset_step"][-n_trials] * run.dt_ms) if len(table["onset_step"]) >= n_trials else 0.0
+    stop_ms = run.duration_ms
+    dt = run.dt_ms
+    n_steps = int(round((stop_ms - start_ms) / dt))
+    keep = run.spike_times_ms >= start_ms
+    steps = np.round((run.spike_times_ms[keep] - start_ms) / dt).astype(int)
+    ids = run.spike_ids[keep]
+    n = run.n_neurons
+    every = max(1, int(round(5.0 / dt)))
+    samples = []
+    state = np.zeros((len(traces), n))
+    decay = np.array([np.exp(-dt / f.get("tau_ms", 20.0)) for f in traces])
+    jump = np.array([1.0 / f.get("tau_ms", 20.0) for f in traces])
+    order = np.argsort(steps, kind="stable")
+    steps, ids = steps[order], ids[order]
+    bounds = np.searchsorted(steps, np.arange(n_steps + 1))
+    for s in range(n_steps):
+        state *= decay[:, None]
+        fired = ids[bounds[s]:bounds[s + 1]]
+        if fired.size:
+            state[:, fired] += jump[:, None]
+        if s % every == 0:
+            samples.append(state.ravel().copy())
+    X = np.array(samples)
+    X = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(X, full_matrices=False)
+    return vt[:n_components]
+
+
+def whatwhen_figures(task, run, out_dir: Path) -> list[Path]:
+    from .plots import plt, save
+
+    c = task.config
+    table = run.tables["trials"]
+    onsets = table["onset_step"] * run.dt_ms
+    t = np.arange(int(round(c.trial_ms / run.output_dt_ms))) * run.output_dt_ms
+    when = aligned(run, task.when_column, onsets, c.trial_ms)
+    what = [aligned(run, int(col), onsets, c.trial_ms) for col in task.what_columns]
+    settings = c.cue_settings()
+    paths = []
+    fig, axes = plt.subplots(len(c.blocks), len(c.cues), figsize=(4 * len(c.cues), 2.8 * len(c.blocks)),
+                             squeeze=False, sharex=True, sharey=True)
+    for b in range(len(c.blocks)):
+        for ci, cue in enumerate(c.cues):
+            ax = axes[b, ci]
+            rows = np.flatnonzero((table["block"] == b) & (table["cue"] == ci))[-c.test_trials:]
+            latency, probs = settings[b][ci]
+            if rows.size:
+                ax.plot(t, when[rows].mean(axis=0), color="k", label="when")
+                for k, name in enumerate(c.identities[: len(what)]):
+                    ax.plot(t, what[k][rows].mean(axis=0), label=f"what {name}")
+            ax.axvline(latency, color="r", ls=":", lw=1)
+            ax.set_title(f"block {b} ({c.blocks[b].name}), {cue.name}: L={latency:g}, "
+                         + ", ".join(f"{k}={v:g}" for k, v in probs.items()), fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("time since cue (ms)")
+    fig.tight_layout()
+    paths.append(save(fig, out_dir / "figures" / "readouts_by_cue_and_block.png"))
+    metrics = whatwhen_metrics_cached(task, run, out_dir)
+    cond = metrics["conditions"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot([e["p_outcome"] for e in cond], [e["prediction_amplitude"] for e in cond], "o")
+    ax1.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="proportional")
+    ax1.set_xlabel("P(outcome | cue, block)")
+    ax1.set_ylabel("'when' prediction amplitude")
+    ax1.legend(fontsize=8)
+    for k, name in enumerate(c.identities[: len(what)]):
+        ax2.plot([settings[e["block"]][[q.name for q in c.cues].index(e["cue"])][1].get(name, 0.0) for e in cond],
+                 [e[f"what_{name}"] for e in cond], "o", label=f"what {name}")
+    ax2.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1)
+    ax2.set_xlabel("P(identity | cue)")
+    ax2.set_ylabel("'what' output before the outcome")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(save(fig, out_dir / "figures" / "amplitude_vs_probability.png"))
+    if metrics["adaptation"]:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for a in metrics["adaptation"]:
+            x = np.arange(len(a["peak_time_by_trial_ms"])) + SMOOTH_TRIALS
+            axes[0].plot(x, a["peak_time_by_trial_ms"], label=f"{a['cue']}, block {a['block']}")
+            axes[0].axhline(a["latency_ms"], color="r", ls=":", lw=1)
+            axes[1].plot(x, a["amplitude_by_trial"], label=f"{a['cue']}, block {a['block']}")
+        axes[0].set_ylabel("peak time (ms, 5-trial average)")
+        axes[1].set_ylabel("prediction amplitude (5-trial average)")
+        for ax in axes:
+            ax.set_xlabel("trial of the cue after the switch")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(save(fig, out_dir / "figures" / "adaptation.png"))
+    rel = metrics["reliability"]
+    if len(rel) > 1:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for cue in c.cues:
+            if cue.name in rel:
+                ax.plot(rel["time_ms"], rel[cue.name], label=cue.name)
+        ax.set_xlabel("time since cue (ms)")
+        ax.set_ylabel("trial-to-trial correlation")
+        ax.set_title("reliability of the reservoir response (20 ms traces)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(save(fig, out_dir / "figures" / "reliability.png"))
+    geo = metrics["geometry"]
+    if geo:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        times = np.array(geo["snapshot_time_ms"]) / 1000.0
+        raw = np.array(geo["raw_angles_deg"])
+        for k in range(raw.shape[1]):
+            ax.plot(times, raw[:, k], label=f"raw, when vs what {c.identities[k]}")
+        if "pc_angles_deg" in geo:
+            pc = np.array(geo["pc_angles_deg"])
+            for k in range(pc.shape[1]):
+                ax.plot(times, pc[:, k], ls="--", label=f"top-{geo['n_components']} PCs, vs what {c.identities[k]}")
+            ax.axhspan(geo["pc_null_deg"]["p5"], geo["pc_null_deg"]["p95"], color="tab:orange", alpha=0.15,
+                       label="PC null 5-95 %")
+        ax.axhspan(geo["raw_null_deg"]["p5"], geo["raw_null_deg"]["p95"], color="0.5", alpha=0.25, label="raw null 5-95 %")
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("angle (degrees)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(save(fig, out_dir / "figures" / "angles.png"))
+    return paths
+
+
+def whatwhen_metrics_cached(task, run, out_dir):
+    cached = getattr(task, "_metrics", None)
+    if cached is None:
+        cached = task._metrics = whatwhen_metrics(task, run, out_dir)
+    return cached

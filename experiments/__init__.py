@@ -1,0 +1,1 @@
+"""Experiment files (TOML) for `reservoir run`; shipped with the package so the default is found."""

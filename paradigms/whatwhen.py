@@ -1,0 +1,252 @@
+"""The what/when prediction paradigm (Yamada & Chao 2025, arXiv:2510.14382; the methods are not
+public, so the trial structure below is the project's design from ``../shared/specs/whatwhen.md``).
+
+Trial: a cue (a current pulse into the cue's own subset of excitatory neurons) at ``t = 0``; the
+outcome (a pulse into the identity's own subset) arrives at the cue's latency ``L`` with the
+identity's probability, or is omitted; the attended window lasts ``trial_ms`` from the cue; an
+inter-trial interval with no input and gate 0 follows. Cues are interleaved at random. Blocks
+change a cue's latency or probabilities (switches), and the whole schedule (the trial table) is
+drawn from the run's ``task`` stream before the run.
+
+Readouts:
+
+* ``when`` (one unit, learning online every step): target 1 while an outcome of any identity is
+  present, gate 1 inside the attended window. With a constant learning rate it tends to the
+  conditional expectation ``p(outcome) x`` the outcome's time course.
+* ``what`` (one unit per identity, consolidated offline): the features and eligibility of the
+  anticipation window (cue onset to ``L``) are stored during the trial; after the trial, when the
+  identity is known, the window is replayed with target 1 for the identity that occurred and 0
+  for the others (all 0 on omission), so the outputs tend to ``P(identity | cue)``.
+
+An RLS "when" readout (FORCE baseline) may replace the three-factor one: same features, same
+targets, learning while the gate is open; ``rls_reset_at_switch`` resets ``P`` (and, with
+``rls_reset_weights``, the weights) at each block start.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from reservoir.inputs import ExternalInput
+from reservoir.readouts import Readouts, Teacher
+from reservoir.rng import stream_seed
+
+from .base import Segment, Task
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CueConfig(_Strict):
+    name: str
+    latency_ms: float = Field(gt=0.0)
+    probabilities: dict[str, float] = Field(description="identity -> probability; the rest is omission")
+
+    @model_validator(mode="after")
+    def _valid(self) -> "CueConfig":
+        if any(p < 0 for p in self.probabilities.values()) or sum(self.probabilities.values()) > 1 + 1e-9:
+            raise ValueError(f"cue {self.name!r}: probabilities must be >= 0 and sum to at most 1")
+        return self
+
+
+class CueChange(_Strict):
+    latency_ms: float | None = Field(None, gt=0.0)
+    probabilities: dict[str, float] | None = None
+
+
+class BlockConfig(_Strict):
+    name: str = ""
+    n_trials: int = Field(ge=1)
+    changes: dict[str, CueChange] = Field(default_factory=dict, description="cue name -> what changes in this block")
+
+
+class WhatWhenTaskConfig(_Strict):
+    kind: Literal["whatwhen"] = "whatwhen"
+    group: str = Field("when", description="the 'when' readout group (one unit)")
+    what_group: str | None = Field("what", description="the 'what' group (one unit per identity), or none")
+    identities: list[str] = Field(default_factory=lambda: ["A", "B"], min_length=1)
+    cues: list[CueConfig] = Field(min_length=1)
+    blocks: list[BlockConfig] = Field(min_length=1)
+    trial_ms: float = Field(800.0, gt=0.0)
+    iti_ms: float = Field(400.0, ge=0.0)
+    cue_ms: float = Field(10.0, gt=0.0)
+    cue_amplitude: float = 30.0
+    cue_fraction: float = Field(0.4, gt=0.0, le=1.0, description="fraction of excitatory neurons per cue")
+    outcome_ms: float = Field(50.0, gt=0.0)
+    outcome_amplitude: float = 10.0
+    outcome_fraction: float = Field(0.1, gt=0.0, le=1.0)
+    reset_between_trials: bool = False
+    rls_reset_at_switch: bool = False
+    rls_reset_weights: bool = False
+    test_trials: int = Field(30, ge=1, description="trials of each cue at the end of a block used for metrics")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "WhatWhenTaskConfig":
+        names = [c.name for c in self.cues]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cues: names must be unique, got {names}")
+        known = set(self.identities)
+        for cue in self.cues:
+            if set(cue.probabilities) - known:
+                raise ValueError(f"cues: cue {cue.name!r} names unknown identities {sorted(set(cue.probabilities) - known)}")
+            if cue.latency_ms + self.outcome_ms > self.trial_ms:
+                raise ValueError(f"cues: cue {cue.name!r}: latency_ms + outcome_ms must fit in trial_ms")
+        for block in self.blocks:
+            for name, change in block.changes.items():
+                if name not in names:
+                    raise ValueError(f"blocks: block {block.name!r} changes unknown cue {name!r}")
+                if change.probabilities is not None:
+                    if set(change.probabilities) - known or sum(change.probabilities.values()) > 1 + 1e-9:
+                        raise ValueError(f"blocks: block {block.name!r}, cue {name!r}: invalid probabilities")
+                if change.latency_ms is not None and change.latency_ms + self.outcome_ms > self.trial_ms:
+                    raise ValueError(f"blocks: block {block.name!r}, cue {name!r}: latency does not fit the trial")
+        return self
+
+    @property
+    def period_ms(self) -> float:
+        return self.trial_ms + self.iti_ms
+
+    @property
+    def n_trials(self) -> int:
+        return sum(b.n_trials for b in self.blocks)
+
+    def duration_ms(self) -> float:
+        return self.n_trials * self.period_ms
+
+    def cue_settings(self) -> list[list[tuple[float, dict[str, float]]]]:
+        """For each block, each cue's ``(latency_ms, probabilities)`` in force (changes carry over)."""
+        current = [(c.latency_ms, dict(c.probabilities)) for c in self.cues]
+        names = [c.name for c in self.cues]
+        out = []
+        for block in self.blocks:
+            for name, change in block.changes.items():
+                i = names.index(name)
+                latency, probs = current[i]
+                current[i] = (change.latency_ms or latency,
+                              dict(change.probabilities) if change.probabilities is not None else probs)
+            out.append(list(current))
+        return out
+
+
+TRIAL_FIELDS = ("trial", "block", "cue", "identity", "latency_ms", "onset_step", "p_outcome")
+
+
+class WhatWhenTask(Task):
+    """See the module docstring."""
+
+    def schedule(self) -> dict[str, np.ndarray]:
+        """The trial table, drawn from the ``task`` stream (``identity`` -1 is an omission)."""
+        c = self.config
+        rng = np.random.default_rng(stream_seed(self.seed, "task").spawn(2)[0])
+        settings = c.cue_settings()
+        period = self.steps(c.period_ms)
+        rows = []
+        trial = 0
+        for b, block in enumerate(c.blocks):
+            for _ in range(block.n_trials):
+                cue = int(rng.integers(len(c.cues)))
+                latency, probs = settings[b][cue]
+                p = np.array([probs.get(name, 0.0) for name in c.identities])
+                u = rng.random()
+                edges = np.cumsum(p)
+                identity = int(np.searchsorted(edges, u, side="right")) if u < edges[-1] else -1
+                rows.append((trial, b, cue, identity, latency, trial * period, float(p.sum())))
+                trial += 1
+        table = np.array(rows, dtype=float)
+        return {name: (table[:, i].astype(np.int64) if name not in ("latency_ms", "p_outcome") else table[:, i])
+                for i, name in enumerate(TRIAL_FIELDS)}
+
+    def prepare(self, network, readouts: Readouts | None):
+        c = self.config
+        if readouts is None:
+            raise ValueError("task.kind = 'whatwhen' needs a [readouts] section")
+        when = self.group_columns(readouts, c.group)
+        if when.size != 1:
+            raise ValueError(f"task.group: the 'when' group {c.group!r} must have exactly one unit")
+        what = self.group_columns(readouts, c.what_group) if c.what_group else np.zeros(0, dtype=int)
+        if c.what_group and what.size != len(c.identities):
+            raise ValueError(f"task.what_group: {c.what_group!r} needs one unit per identity ({len(c.identities)})")
+        self.when_column, self.what_columns = int(when[0]), what
+        self.table = table = self.schedule()
+        rng = np.random.default_rng(stream_seed(self.seed, "task").spawn(2)[1])  # input subsets
+        exc = np.flatnonzero(network.neurons.is_excitatory)
+        n_cue = max(1, int(round(c.cue_fraction * exc.size)))
+        n_out = max(1, int(round(c.outcome_fraction * exc.size)))
+        order = rng.permutation(exc)
+        subsets = []
+        for i in range(len(c.cues) + len(c.identities)):  # disjoint while the neurons last, then reused
+            size = n_cue if i < len(c.cues) else n_out
+            start = (sum(len(s) for s in subsets)) % exc.size
+            subsets.append(np.sort(np.take(order, np.arange(start, start + size), mode="wrap")))
+        self.subsets = subsets
+        n_channels = len(subsets)
+        signal = np.zeros((self.n_steps, n_channels))
+        targets = np.zeros((self.n_steps, readouts.n_units))
+        gates = np.zeros((self.n_steps, readouts.n_units))
+        store = np.zeros(self.n_steps, dtype=bool)
+        cue_steps, outcome_steps, trial_steps = self.steps(c.cue_ms), self.steps(c.outcome_ms), self.steps(c.trial_ms)
+        for onset, cue, identity, latency in zip(table["onset_step"], table["cue"], table["identity"], table["latency_ms"]):
+            signal[onset:onset + cue_steps, cue] = c.cue_amplitude
+            gates[onset:onset + trial_steps, :] = 1.0
+            arrival = onset + self.steps(latency)
+            if identity >= 0:
+                signal[arrival:arrival + outcome_steps, len(c.cues) + identity] = c.outcome_amplitude
+                targets[arrival:arrival + outcome_steps, self.when_column] = 1.0
+            if what.size:
+                store[onset:arrival] = True
+                if identity >= 0:
+                    targets[onset:arrival, what[identity]] = 1.0
+        learn = gates[:, self.when_column] > 0
+        return (ExternalInput.from_subsets(signal, subsets),
+                Teacher(targets, gates=gates, learn=learn, store=store))
+
+    def tables(self) -> dict[str, dict[str, np.ndarray]]:
+        return {"trials": self.table}
+
+    def segments(self) -> list[Segment]:
+        period = self.steps(self.config.period_ms)
+        n = self.config.n_trials
+        segments = [Segment(i * period, period, f"trial {i}") for i in range(n)]
+        if self.n_steps > n * period:
+            segments.append(Segment(n * period, self.n_steps - n * period, "after"))
+        return segments
+
+    def after_segment(self, simulation, index: int) -> None:
+        c = self.config
+        if index >= c.n_trials:
+            return
+        readouts = simulation.readouts
+        if readouts.stored_steps.size and readouts.n_stored:
+            self._record_offline_error(simulation)
+        self.consolidate(simulation, index)
+        if c.reset_between_trials:
+            simulation.reset_state()
+        next_index = index + 1
+        starts = np.cumsum([b.n_trials for b in c.blocks])[:-1]
+        if c.rls_reset_at_switch and next_index in set(starts.tolist()) and readouts.rls_config is not None:
+            readouts.reset_rls(reset_weights=c.rls_reset_weights)
+
+    def _record_offline_error(self, simulation) -> None:
+        """Mean |error| of the 'what' units over the stored window, before its replay."""
+        readouts = simulation.readouts
+        n = readouts.n_stored
+        features = readouts.stored_features[:n]
+        steps = readouts.stored_steps[:n]
+        z = features @ readouts.weights[self.what_columns].T
+        errors = np.abs(simulation.teacher.targets[steps][:, self.what_columns] - z)
+        self.offline_errors = getattr(self, "offline_errors", [])
+        self.offline_errors.append(float(errors.mean()))
+
+    def metrics(self, run, out_dir: Path) -> dict:
+        from analysis.whatwhen import whatwhen_metrics_cached
+
+        return whatwhen_metrics_cached(self, run, out_dir)
+
+    def figures(self, run, out_dir: Path) -> list[Path]:
+        from analysis.whatwhen import whatwhen_figures
+
+        return whatwhen_figures(self, run, out_dir)
