@@ -1,0 +1,91 @@
+"""The what/when paradigm: schedule, inputs and targets, validation, and a shortened run."""
+import numpy as np
+import pytest
+
+from reservoir.config import ConfigError
+from reservoir.experiment import load_experiment
+from reservoir.runner import _prepare, run_experiment
+
+from .test_experiments import EXPERIMENTS
+
+SMALL = {"network": {"n_neurons": 300}, "readouts": {"snapshot_every_ms": 6000.0}}
+
+
+def _config(**task):
+    overrides = {**SMALL, "task": task} if task else dict(SMALL)
+    return load_experiment(EXPERIMENTS / "whatwhen_timing_switch.toml", overrides)
+
+
+def test_schedule_follows_the_probabilities_and_blocks():
+    config = _config()
+    network, readouts, task, external, teacher = _prepare(config)
+    table = task.table
+    assert len(table["trial"]) == 400 and np.all(np.diff(table["onset_step"]) == task.steps(1200.0))
+    assert np.all(table["block"][:200] == 0) and np.all(table["block"][200:] == 1)
+    c1 = table["cue"] == 0
+    assert set(table["latency_ms"][c1 & (table["block"] == 0)]) == {250.0}
+    assert set(table["latency_ms"][c1 & (table["block"] == 1)]) == {400.0}
+    outcome_rate = np.mean(table["identity"][c1] >= 0)
+    assert abs(outcome_rate - 0.9) < 4 * np.sqrt(0.9 * 0.1 / c1.sum())  # binomial, 4 sd
+    a_share = np.mean(table["identity"][c1 & (table["identity"] >= 0)] == 0)
+    assert abs(a_share - 0.7 / 0.9) < 0.12
+
+
+def test_targets_gates_and_inputs_line_up_with_the_trial_table():
+    config = _config()
+    _, readouts, task, external, teacher = _prepare(config)
+    table = task.table
+    when = task.when_column
+    for row in range(5):
+        onset, latency, identity = table["onset_step"][row], table["latency_ms"][row], table["identity"][row]
+        arrival = onset + task.steps(latency)
+        assert np.all(teacher.gates[onset:onset + task.steps(800.0), when] == 1)
+        assert np.all(teacher.gates[onset + task.steps(800.0):onset + task.steps(1200.0), when] == 0)
+        assert external.signal[onset, table["cue"][row]] == 30.0
+        assert np.all(teacher.store[onset:arrival]) and not teacher.store[arrival]
+        expected = 1.0 if identity >= 0 else 0.0
+        assert teacher.targets[arrival, when] == expected
+        assert teacher.targets[arrival - 1, when] == 0.0
+        if identity >= 0:
+            assert external.signal[arrival, 2 + identity] == 10.0
+            assert teacher.targets[onset, task.what_columns[identity]] == 1.0
+        else:
+            assert np.all(teacher.targets[onset:arrival][:, task.what_columns] == 0)
+
+
+@pytest.mark.parametrize("overrides,named", [
+    ({"task": {"cues": {"0": {"probabilities": {"Z": 0.05}}}}}, "unknown identities"),
+    ({"task": {"cues": {"0": {"latency_ms": 790.0}}}}, r"latency_ms \+ outcome_ms"),
+    ({"task": {"cues": {"0": {"probabilities": {"A": 0.8, "B": 0.5}}}}}, "sum to at most 1"),
+    ({"task": {"blocks": {"1": {"changes": {"C9": {"latency_ms": 100.0}}}}}}, "unknown cue"),
+    ({"duration_ms": 1000.0}, "duration_ms"),
+    ({"task": {"what_group": "nope"}}, "task.what_group"),
+])
+def test_invalid_whatwhen_configs_name_the_problem(overrides, named):
+    with pytest.raises(ConfigError, match=named):
+        load_experiment(EXPERIMENTS / "whatwhen_timing_switch.toml", overrides)
+
+
+def test_short_run_moves_the_readouts_towards_their_targets(tmp_path):
+    """30 trials of one cue (outcome A with probability 1 at 250 ms) in a small network: the
+    'when' output in the outcome window and the 'what A' output before it grow, 'what B' does
+    not overtake 'what A'."""
+    overrides = {**SMALL, "duration_ms": 30 * 1200.0,
+                 "task": {"cues": [{"name": "C1", "latency_ms": 250.0, "probabilities": {"A": 1.0}}],
+                          "blocks": [{"name": "only", "n_trials": 30}], "test_trials": 5}}
+    config = load_experiment(EXPERIMENTS / "whatwhen.toml", overrides)
+    metrics = run_experiment(config, tmp_path / "ww", progress=False)
+    from analysis import load_run
+    from analysis.whatwhen import aligned
+
+    run = load_run(tmp_path / "ww")
+    onsets = run.tables["trials"]["onset_step"] * run.dt_ms
+    when = aligned(run, 0, onsets, 800.0)
+    what = aligned(run, 1, onsets, 800.0), aligned(run, 2, onsets, 800.0)
+    window = slice(250, 300)
+    assert when[-5:, window].mean() > when[:5, window].mean() + 0.1
+    assert what[0][-5:, 10:250].mean() > what[0][:5, 10:250].mean()
+    assert what[0][-5:, 10:250].mean() > what[1][-5:, 10:250].mean()
+    for name in ("readouts_by_cue_and_block.png", "amplitude_vs_probability.png", "reliability.png", "angles.png"):
+        assert (tmp_path / "ww/figures" / name).exists(), name
+    assert metrics["conditions"][0]["cue"] == "C1"
