@@ -43,14 +43,19 @@ def prediction_window(latency_ms: float) -> tuple[float, float]:
     return latency_ms - 20.0, latency_ms + 5.0
 
 
-def whatwhen_metrics(task, run, out_dir: Path) -> dict:
+def trial_views(task, run):
+    """``(config, trial table, t, when (trials, samples), [what per identity], cue settings)``."""
     c = task.config
     table = run.tables["trials"]
     onsets = table["onset_step"] * run.dt_ms
     t = np.arange(int(round(c.trial_ms / run.output_dt_ms))) * run.output_dt_ms
     when = aligned(run, task.when_column, onsets, c.trial_ms)
     what = [aligned(run, int(col), onsets, c.trial_ms) for col in task.what_columns]
-    settings = c.cue_settings()
+    return c, table, t, when, what, c.cue_settings()
+
+
+def whatwhen_metrics(task, run, out_dir: Path) -> dict:
+    c, table, t, when, what, settings = trial_views(task, run)
     per_condition, amplitudes, probabilities, identity_pairs = [], [], [], []
     for b, block in enumerate(c.blocks):
         for ci, cue in enumerate(c.cues):
@@ -286,13 +291,7 @@ def feature_pcs(task, run, n_components: int, n_trials: int = 20) -> np.ndarray 
 def whatwhen_figures(task, run, out_dir: Path) -> list[Path]:
     from .plots import plt, save
 
-    c = task.config
-    table = run.tables["trials"]
-    onsets = table["onset_step"] * run.dt_ms
-    t = np.arange(int(round(c.trial_ms / run.output_dt_ms))) * run.output_dt_ms
-    when = aligned(run, task.when_column, onsets, c.trial_ms)
-    what = [aligned(run, int(col), onsets, c.trial_ms) for col in task.what_columns]
-    settings = c.cue_settings()
+    c, table, t, when, what, settings = trial_views(task, run)
     paths = []
     fig, axes = plt.subplots(len(c.blocks), len(c.cues), figsize=(4 * len(c.cues), 2.8 * len(c.blocks)),
                              squeeze=False, sharex=True, sharey=True)

@@ -71,7 +71,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_rls import time_variant  # noqa: E402
-from machine import describe  # noqa: E402
+from machine import describe, publish  # noqa: E402
 from reservoir import Simulation, build_network, resolve_config  # noqa: E402
 from reservoir.readouts import Readouts, ReadoutsConfig, Teacher  # noqa: E402
 
@@ -267,11 +267,7 @@ def main(argv=None) -> int:
     print("(c) RLS event", flush=True)
     rls_ms = measure_rls(events, warm_up)
     table = render(times, info, force, rls_ms, repeats, force_runs, events, warm_up, args.quick)
-    print()
-    print(table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(table + "\n")
-    print(f"\nwritten to {args.output}")
+    publish(table, args.output)
     return 0
 
 

@@ -41,7 +41,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", 
     os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
-from machine import describe  # noqa: E402
+from machine import describe, publish  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -149,10 +149,7 @@ def main(argv=None) -> int:
                      + f" | {times['NumPy full'] / times['fused']:.1f}x | {times['BLAS'] / times['fused']:.2f}x"
                      + f" | {disagreement:.0e} |")
     table = "\n".join(lines)
-    print("\n" + table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(table + "\n")
-    print(f"\nwritten to {args.output}")
+    publish(table, args.output)
     return 0
 
 

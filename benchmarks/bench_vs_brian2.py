@@ -54,7 +54,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from machine import describe  # noqa: E402
+from machine import describe, publish  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -243,11 +243,7 @@ def main(argv=None) -> int:
                       f"rate {fmt_rate(case.results['standalone'][1])} Hz", flush=True)
             del network
     table = render_table(cases, repeats, machine_header(args.quick))
-    print()
-    print(table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(table + "\n")
-    print(f"\nwritten to {args.output}")
+    publish(table, args.output)
     return 0
 
 

@@ -28,3 +28,15 @@ def describe(extra_packages: tuple[str, ...] = (), cores_note: str = "") -> str:
         module = importlib.import_module(name.lower())
         versions.append(f"{name} {module.__version__}")
     return f"{datetime.now():%Y-%m-%d %H:%M}, {cpu_name()}, {os.cpu_count()} cores{cores_note}; " + ", ".join(versions)
+
+
+def publish(table: str, path) -> None:
+    """Print a benchmark's markdown table and write it to ``path`` (under benchmarks/results)."""
+    from pathlib import Path
+
+    path = Path(path)
+    print()
+    print(table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table + "\n")
+    print(f"\nwritten to {path}")
