@@ -20,6 +20,8 @@ import numpy as np
 SCALARS = [
     ("timing", "mean_abs_peak_error_ms"), ("timing", "mean_lead_ms"),
     ("probability_scaling", "slope"), ("probability_scaling", "intercept"), ("probability_scaling", "r"),
+    ("probability_scaling_omission", "slope"), ("probability_scaling_omission", "intercept"),
+    ("probability_scaling_omission", "r"),
     ("identity", "slope"), ("identity", "intercept"), ("identity", "r"),
     ("phase_modulation", "when_anticipation"), ("phase_modulation", "when_outcome"),
     ("phase_modulation", "what_offline"),
@@ -54,8 +56,30 @@ def _scalars(metrics: dict) -> dict[str, float]:
         tag = f"b{entry['block']}.{entry['cue']}"
         out[f"when.{tag}.peak_error_ms"] = entry["peak_error_ms"]
         out[f"when.{tag}.prediction_amplitude"] = entry["prediction_amplitude"]
+        if entry.get("omission_amplitude") is not None:
+            out[f"when.{tag}.omission_amplitude"] = entry["omission_amplitude"]
     out["wall_time_s"] = metrics.get("wall_time_s")
     return out
+
+
+def recompute(run_dir: Path) -> dict:
+    """Recompute a finished run's metrics (and figures) from its files, e.g. after the measures
+    changed; the offline-replay errors, known only during the run, are kept from metrics.json."""
+    import tomllib
+
+    from reservoir.experiment import validate_experiment
+    from reservoir.runner import _prepare, write_outputs
+
+    old = json.loads((run_dir / "metrics.json").read_text())
+    config = validate_experiment(tomllib.loads((run_dir / "config.resolved.toml").read_text()))
+    task = _prepare(config)[2]
+    metrics = write_outputs(run_dir, task)
+    for key in ("wall_time_s",):
+        metrics[key] = old.get(key)
+    if "phase_modulation" in old and "phase_modulation" in metrics:
+        metrics["phase_modulation"]["what_offline"] = old["phase_modulation"].get("what_offline")
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
 
 
 def summarize(out: Path) -> dict:
@@ -98,8 +122,15 @@ def main(argv=None) -> int:
     parser.add_argument("--label", default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--recompute", action="store_true",
+                        help="recompute the metrics of runs written before the current measures existed")
     args = parser.parse_args(argv)
-    if not args.summarize_only:
+    if args.recompute:
+        for run_dir in sorted(args.out.glob("*/seed*")):
+            metrics_file = run_dir / "metrics.json"
+            if metrics_file.exists() and "probability_scaling_omission" not in json.loads(metrics_file.read_text()):
+                recompute(run_dir)
+    if not args.summarize_only and not args.recompute:
         if args.experiment is None:
             parser.error("argument experiment: required unless --summarize-only")
         overrides: dict = {}

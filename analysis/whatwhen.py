@@ -69,7 +69,14 @@ def whatwhen_metrics(task, run, out_dir: Path) -> dict:
             window = (t >= lo) & (t < hi)
             amplitude = float(curve[window].mean())
             p_outcome = float(sum(probs.values()))
+            # the prediction alone: omission trials of the block's second half, outcome window
+            half = np.flatnonzero((table["block"] == b) & (table["cue"] == ci))
+            half = half[len(half) // 2:]
+            omitted = half[table["identity"][half] < 0]
+            due = (t >= latency) & (t < latency + c.outcome_ms)
+            omission_amplitude = float(when[omitted][:, due].mean()) if omitted.size else None
             entry = {"block": b, "cue": cue.name, "latency_ms": latency, "p_outcome": p_outcome,
+                     "omission_amplitude": omission_amplitude, "n_omissions": int(omitted.size),
                      "peak_time_ms": peak_t, "peak_error_ms": peak_t - latency, "half_rise_ms": rise,
                      "lead_ms": latency - rise, "prediction_amplitude": amplitude, "n_trials": int(rows.size)}
             anticipation = (t >= c.cue_ms) & (t < latency)  # the whole pre-stimulus period after the cue
@@ -84,6 +91,8 @@ def whatwhen_metrics(task, run, out_dir: Path) -> dict:
     metrics = {"conditions": per_condition}
     scaling = _fit(probabilities, amplitudes)
     metrics["probability_scaling"] = scaling
+    omission = [(e["p_outcome"], e["omission_amplitude"]) for e in per_condition if e["omission_amplitude"] is not None]
+    metrics["probability_scaling_omission"] = _fit(*zip(*omission)) if len(omission) > 1 else {}
     full = [a for a, p in zip(amplitudes, probabilities) if p == max(probabilities)]
     if full and np.mean(full) > 0:
         metrics["probability_scaling"]["amplitude_ratio_to_highest_p"] = [
