@@ -6,6 +6,7 @@ under the user's overrides before validation; :func:`resolve_config` is the one 
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -183,6 +184,9 @@ def format_validation_error(error: ValidationError) -> str:
             message = "unknown key"
         given = problem.get("input")
         suffix = "" if unknown or problem["type"] == "value_error" or isinstance(given, dict) else f" (got {given!r})"
+        keyed = re.match(r"^([A-Za-z_][\w.]*): (.*)$", message, re.S) if problem["type"] == "value_error" else None
+        if keyed and path:  # a section's own check names a key inside it: "cues: ..." in [task]
+            path, message = f"{path}.{keyed.group(1)}", keyed.group(2)
         lines.append(f"{path}: {message}{suffix}" if path else f"{message}{suffix}")
     return "\n".join(lines)
 
