@@ -101,15 +101,12 @@ class CueBumpTask(Task):
             simulation.reset_state()
 
     def trial_outputs(self, run, column: int) -> np.ndarray:
-        """``(n_trials, steps per trial)`` output of ``column`` aligned to each cue."""
+        """``(n_trials, samples)`` output of ``column`` aligned to each cue."""
+        from analysis.whatwhen import aligned
+
         c = self.config
-        period = self.steps(c.period_ms)
-        n_trial_steps = self.steps(c.trial_ms)
-        every = max(1, int(round(run.output_dt_ms / self.dt_ms)))
-        z = np.full(self.n_steps, np.nan)
-        z[np.round(run.output_time_ms / self.dt_ms).astype(int)] = run.outputs[:, column]
-        rows = [z[i * period:i * period + n_trial_steps:every] for i in range(c.n_trials)]
-        return np.array(rows)
+        onsets = np.arange(c.n_trials) * self.steps(c.period_ms) * self.dt_ms
+        return aligned(run, column, onsets, c.trial_ms)
 
     def metrics(self, run, out_dir: Path) -> dict:
         c = self.config
