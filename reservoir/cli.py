@@ -81,6 +81,18 @@ def _set_path(tree: dict, path: list[str], value: Any) -> None:
     tree[path[-1]] = value
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows a default only where there is a meaningful one (not None, not an empty list)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        meaningful = not (default is None or default is False or default == [] or default == argparse.SUPPRESS)
+        if meaningful and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .presets import preset_names
 
@@ -98,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
             "layout, traces, network), OUT/config.resolved.toml, OUT/metrics.json and "
             "OUT/figures/raster.png. Options override the preset; --set reaches any key of the "
             "configuration (see docs/configuration.md)."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     sim.add_argument("--preset", default="izhikevich2003", choices=preset_names(), metavar="NAME",
                      help="network or firing-type preset; 'reservoir presets' lists them")
     sim.add_argument("--duration-ms", type=_positive_float("duration"), default=None,
@@ -130,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Run an experiment file (TOML: network, integration, readouts, task; see "
             "docs/configuration.md) and write a run folder: config.resolved.toml, run.h5, metrics.json "
             "and figures/*.png. The whole configuration is validated first; errors name the key path."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     run.add_argument("experiment", nargs="?", default=None, metavar="EXPERIMENT.toml",
                      help="experiment file (default: the packaged what/when experiment, experiments/whatwhen.toml)")
     run.add_argument("--set", dest="assignments", type=_assignment, action="append", default=[],
