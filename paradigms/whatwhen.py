@@ -76,6 +76,9 @@ class WhatWhenTaskConfig(_Strict):
     cue_ms: float = Field(10.0, gt=0.0)
     cue_amplitude: float = 30.0
     cue_fraction: float = Field(0.4, gt=0.0, le=1.0, description="fraction of excitatory neurons per cue")
+    cue_gain_spread: float = Field(0.0, ge=0.0, le=1.0, description=(
+        "per-neuron cue gains drawn from U(1 - spread, 1 + spread): with cue_fraction = 1 every cue "
+        "reaches every excitatory neuron, in its own pattern"))
     outcome_ms: float = Field(50.0, gt=0.0)
     outcome_amplitude: float = 10.0
     outcome_fraction: float = Field(0.1, gt=0.0, le=1.0)
@@ -183,6 +186,10 @@ class WhatWhenTask(Task):
             start = (sum(len(s) for s in subsets)) % exc.size
             subsets.append(np.sort(np.take(order, np.arange(start, start + size), mode="wrap")))
         self.subsets = subsets
+        gains = [np.ones(len(sub)) for sub in subsets]
+        if c.cue_gain_spread > 0:
+            for i in range(len(c.cues)):
+                gains[i] = rng.uniform(1 - c.cue_gain_spread, 1 + c.cue_gain_spread, len(subsets[i]))
         n_channels = len(subsets)
         signal = np.zeros((self.n_steps, n_channels))
         targets = np.zeros((self.n_steps, readouts.n_units))
@@ -201,8 +208,9 @@ class WhatWhenTask(Task):
                 if identity >= 0:
                     targets[onset:arrival, what[identity]] = 1.0
         learn = gates[:, self.when_column] > 0
-        return (ExternalInput.from_subsets(signal, subsets),
-                Teacher(targets, gates=gates, learn=learn, store=store))
+        indptr = np.concatenate([[0], np.cumsum([len(sub) for sub in subsets])])
+        external = ExternalInput(signal, indptr, np.concatenate(subsets), np.concatenate(gains))
+        return external, Teacher(targets, gates=gates, learn=learn, store=store)
 
     def tables(self) -> dict[str, dict[str, np.ndarray]]:
         return {"trials": self.table}

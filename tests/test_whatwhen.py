@@ -89,3 +89,17 @@ def test_short_run_moves_the_readouts_towards_their_targets(tmp_path):
     for name in ("readouts_by_cue_and_block.png", "amplitude_vs_probability.png", "reliability.png", "angles.png"):
         assert (tmp_path / "ww/figures" / name).exists(), name
     assert metrics["conditions"][0]["cue"] == "C1"
+
+
+def test_cue_patterns_reach_every_excitatory_neuron_with_their_own_gains():
+    config = load_experiment(EXPERIMENTS / "whatwhen.toml", {**SMALL, "task": {"cue_fraction": 1.0,
+                                                                                "cue_gain_spread": 0.5}})
+    network, _, task, external, _ = _prepare(config)
+    n_exc = int(network.neurons.is_excitatory.sum())
+    for cue in range(len(config.task.cues)):
+        span = slice(external.indptr[cue], external.indptr[cue + 1])
+        assert external.indptr[cue + 1] - external.indptr[cue] == n_exc
+        gains = external.gains[span]
+        assert gains.min() >= 0.5 and gains.max() <= 1.5 and gains.std() > 0.2
+    first, second = (external.gains[external.indptr[i]:external.indptr[i + 1]] for i in (0, 1))
+    assert not np.allclose(first, second)  # each cue has its own pattern
