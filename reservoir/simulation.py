@@ -45,8 +45,6 @@ class ReadoutDivergenceError(FloatingPointError):
     """A readout's output, or an RLS (FORCE) update, became non-finite."""
 
 
-RLSDivergenceError = ReadoutDivergenceError
-
 
 class Simulation:
     """Runs a :class:`~reservoir.network.Network` in compiled chunks.
