@@ -52,9 +52,10 @@ class TraceFilterConfig(_Section):
 
     def coefficients(self, dt_ms: float) -> tuple[int, float, float, float]:
         """``(code, decay_primary, decay_secondary, jump)`` as :meth:`SynapticFilter.coefficients`."""
+        code = TRACE_CODES[self.kind]
         if self.kind == "exponential":
-            return 1, math.exp(-dt_ms / self.tau_ms), 0.0, 1.0 / self.tau_ms
-        return (2, math.exp(-dt_ms / self.tau_rise_ms), math.exp(-dt_ms / self.tau_decay_ms),
+            return code, math.exp(-dt_ms / self.tau_ms), 0.0, 1.0 / self.tau_ms
+        return (code, math.exp(-dt_ms / self.tau_rise_ms), math.exp(-dt_ms / self.tau_decay_ms),
                 1.0 / (self.tau_rise_ms * self.tau_decay_ms))
 
 

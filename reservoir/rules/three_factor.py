@@ -45,7 +45,6 @@ from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GATE_CODES = {"window": 0, "surprise": 1, "selective": 2}
-POST_FACTOR_CODES = {"none": 0, "output": 1}
 
 
 class ConsolidationConfig(BaseModel):
