@@ -65,14 +65,11 @@ def _scalars(metrics: dict) -> dict[str, float]:
 def recompute(run_dir: Path) -> dict:
     """Recompute a finished run's metrics (and figures) from its files, e.g. after the measures
     changed; the offline-replay errors, known only during the run, are kept from metrics.json."""
-    import tomllib
-
-    from reservoir.experiment import validate_experiment
-    from reservoir.runner import _prepare, write_outputs
+    from analysis.io import task_of_run
+    from reservoir.runner import write_outputs
 
     old = json.loads((run_dir / "metrics.json").read_text())
-    config = validate_experiment(tomllib.loads((run_dir / "config.resolved.toml").read_text()))
-    task = _prepare(config)[2]
+    task = task_of_run(run_dir)
     metrics = write_outputs(run_dir, task)
     for key in ("wall_time_s",):
         metrics[key] = old.get(key)
@@ -82,11 +79,40 @@ def recompute(run_dir: Path) -> dict:
     return metrics
 
 
+def _diagnostic_scalars(run_dir: Path) -> dict[str, float]:
+    """Scalars of the after-the-run diagnostics, where they were written into the run folder:
+    ``decodability.json`` (``python -m analysis.decodability``) and ``convergence.json``
+    (``python -m analysis.convergence``)."""
+    out = {}
+    file = run_dir / "decodability.json"
+    if file.exists():
+        result = json.loads(file.read_text())
+        out["decodability.test_r2"] = result["test_r2"]
+        for key, value in result.get("omission_scaling", {}).items():
+            if key != "n" and value is not None:
+                out[f"decodability.omission_{key}"] = value
+        for e in result["cues"]:
+            if e["omission_amplitude"] is not None:
+                out[f"decodability.{e['cue']}.omission_amplitude"] = e["omission_amplitude"]
+            out[f"decodability.{e['cue']}.peak_error_ms"] = e["peak_error_ms"]
+    file = run_dir / "convergence.json"
+    if file.exists():
+        for run in json.loads(file.read_text())["runs"]:
+            for h in run["history"]:
+                tag = f"convergence.eta{run['learning_rate']:g}.trials{h['trials']}"
+                for key in ("slope", "intercept", "r"):
+                    if h["scaling"].get(key) is not None:
+                        out[f"{tag}.{key}"] = h["scaling"][key]
+                for e in h["cues"]:
+                    out[f"{tag}.{e['cue']}.output_over_p"] = e["amplitude"] / e["p_outcome"]
+    return out
+
+
 def summarize(out: Path) -> dict:
     summary = {}
     for label_dir in sorted(p for p in out.iterdir() if p.is_dir()):
         runs = sorted(label_dir.glob("seed*/metrics.json"))
-        rows = [_scalars(json.loads(p.read_text())) for p in runs]
+        rows = [{**_scalars(json.loads(p.read_text())), **_diagnostic_scalars(p.parent)} for p in runs]
         if not rows:
             continue
         keys = sorted({k for r in rows for k in r})

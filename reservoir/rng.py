@@ -17,6 +17,7 @@ STREAM_KEYS: dict[str, int] = {
     "task": 3,
     "readout_init": 4,
     "initial_state": 5,
+    "offline_analysis": 6,
 }
 
 

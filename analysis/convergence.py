@@ -1,0 +1,203 @@
+"""How many trials the three-factor "when" rule needs to reach its least-squares ceiling.
+
+In a deterministic what/when run (no noise, trial-start reset, no outcome input into the
+reservoir) every trial of a cue produces the same features, so the rule can be run offline, far
+longer than a simulation allows: :class:`reservoir.rules.three_factor.ThreeFactorReadout` (the
+engine's own compiled update) steps through each trial's features row by row, with a fresh
+eligibility trace at each trial start as the reset gives, against Bernoulli outcomes drawn with
+each cue's P(outcome). Because the features of omission and outcome trials are identical, the
+output in the outcome window *is* the omission-trial prediction, whose ideal value is
+P(outcome) (:mod:`analysis.decodability` measures that ceiling). The result says whether a
+miss of claims 1 and 2 is the reservoir's (the ceiling is low) or the rule's (it converges too
+slowly), and how slowly.
+
+``python -m analysis.convergence RUN_DIR --trials 3200 --learning-rates 0.01 0.002``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from analysis.decodability import trial_features
+from analysis.whatwhen import _fit, _peak_and_rise
+from reservoir.rng import stream_seed
+from reservoir.rules.three_factor import ThreeFactorReadout
+
+
+DIVERGED_OUTPUT = 1e6
+"""An output this large (the targets are 0 and 1), or a non-finite one, ends a learning rate's
+run as diverged."""
+
+
+class NotDeterministicError(ValueError):
+    """The run's trials of one cue differ, so one trial's features cannot stand for all."""
+
+
+def cue_features(task, run) -> list[np.ndarray]:
+    """Each cue's features ``(steps, F)`` at the engine's resolution, from its first trial;
+    raises :class:`NotDeterministicError` unless its first two trials are identical."""
+    c = task.config
+    table = run.tables["trials"]
+    out = []
+    for ci, cue in enumerate(c.cues):
+        rows = np.flatnonzero((table["cue"] == ci) & (table["block"] == 0))[:2]
+        if rows.size < 2:
+            raise NotDeterministicError(f"cue {cue.name!r} needs two trials in the first block, has {rows.size}")
+        X = trial_features(run, table["onset_step"][rows] * run.dt_ms, c.trial_ms, every_ms=run.dt_ms)
+        difference = float(np.abs(X[0] - X[1]).max())
+        if difference > 0:
+            raise NotDeterministicError(
+                f"cue {cue.name!r}: two trials differ (max feature difference {difference:.3g}); the offline "
+                "replay needs network.noise = 0, task.reset_between_trials = true and task.outcome_amplitude = 0")
+        out.append(np.ascontiguousarray(X[0], dtype=np.float64))
+    return out
+
+
+def _snapshot(learner, features, cues, t, outcome_ms) -> list[dict]:
+    rows = []
+    for X, (name, latency, p) in zip(features, cues):
+        z = X @ learner.weights_[0]
+        peak_t, _, rise = _peak_and_rise(z, t)
+        due = (t >= latency) & (t < latency + outcome_ms)
+        rows.append({"cue": name, "p_outcome": p, "amplitude": float(z[due].mean()),
+                     "peak_error_ms": peak_t - latency, "lead_ms": latency - rise})
+    return rows
+
+
+def rule_convergence(task, run, learning_rates, n_trials: int = 3200, checkpoints=None,
+                     trials_from_run: bool = False, rule_overrides: dict | None = None) -> dict:
+    """Run the "when" group's three-factor rule offline for ``n_trials`` trials at each learning
+    rate (other settings from the run's config) and report the per-cue outcome-window output
+    at each checkpoint (trial counts), with the fit of amplitude against P(outcome).
+
+    Trials are drawn afresh (uniform cue, Bernoulli outcome, from the seed's
+    ``offline_analysis`` stream), or with ``trials_from_run`` taken from the run's own trial
+    table, which then replays exactly what the engine learned from (``weights`` in the result
+    are the final weights, for that comparison). ``rule_overrides`` replaces settings of the
+    run's rule (e.g. ``{"tau_eligibility_ms": 5.0}``)."""
+    c = task.config
+    groups = {g["name"]: g for g in run.config["readouts"]["groups"]}
+    group = groups[c.group]
+    if group.get("rule") != "three_factor":
+        raise ValueError(f"readouts.groups: the 'when' group {c.group!r} uses rule {group.get('rule')!r}, "
+                         "not 'three_factor'")
+    rule = dict(group.get("three_factor", {}))
+    rule.pop("consolidation", None)
+    rule.pop("learning_rate", None)
+    rule.update(rule_overrides or {})
+    features = cue_features(task, run)
+    settings = c.cue_settings()[0]
+    cues = [(cue.name, latency, float(sum(probs.values()))) for cue, (latency, probs) in zip(c.cues, settings)]
+    t = np.arange(features[0].shape[0]) * run.dt_ms
+    boxes = [((t >= latency) & (t < latency + c.outcome_ms)).astype(float) for _, latency, _ in cues]
+    checkpoints = sorted(set(checkpoints or [n for n in (50, 100, 200, 400, 800, 1600, 3200, 6400, 12800)
+                                              if n <= n_trials] + [n_trials]))
+    table = run.tables["trials"]
+    if trials_from_run and n_trials > np.sum(table["block"] == 0):
+        raise ValueError(f"n_trials: the run's first block has {np.sum(table['block'] == 0)} trials, "
+                         f"asked to replay {n_trials}")
+    result = {"n_trials": n_trials, "checkpoints": checkpoints, "rule": rule, "runs": []}
+    for rate in learning_rates:
+        learner = ThreeFactorReadout(learning_rate=rate, dt_ms=run.dt_ms, **rule)
+        rng = np.random.default_rng(stream_seed(task.seed, "offline_analysis"))
+        history, diverged = [], None
+        for trial in range(1, n_trials + 1):
+            if trials_from_run:
+                ci, present = int(table["cue"][trial - 1]), bool(table["identity"][trial - 1] >= 0)
+            else:
+                ci = int(rng.integers(len(cues)))
+                present = bool(rng.random() < cues[ci][2])
+            target = boxes[ci] * float(present)
+            if learner.weights_ is not None:  # the trial-start reset
+                learner.eligibility_[:] = 0.0
+                learner._z[:] = 0.0
+            learner.partial_fit(features[ci], target)
+            peak = float(np.max(np.abs(learner.last_outputs_)))
+            if not peak <= DIVERGED_OUTPUT:
+                diverged = trial
+                break
+            if trial in checkpoints:
+                rows = _snapshot(learner, features, cues, t, c.outcome_ms)
+                fit = _fit([r["p_outcome"] for r in rows], [r["amplitude"] for r in rows])
+                history.append({"trials": trial, "cues": rows, "scaling": fit})
+        result["runs"].append({"learning_rate": rate, "history": history, "diverged_at_trial": diverged,
+                               "weights": learner.weights_[0].tolist()})
+    return result
+
+
+def convergence_figure(result: dict, path: Path) -> Path:
+    from .plots import plt, save
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for run, color in zip(result["runs"], plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        if not run["history"]:
+            continue
+        trials = [h["trials"] for h in run["history"]]
+        for k, style in zip(range(len(run["history"][0]["cues"])), ("-", "--", ":", "-.")):
+            ratio = [h["cues"][k]["amplitude"] / h["cues"][k]["p_outcome"] for h in run["history"]]
+            name = run["history"][0]["cues"][k]["cue"]
+            ax.plot(trials, ratio, style, color=color, marker="o", ms=3,
+                    label=f"eta {run['learning_rate']:g}, {name}")
+    ax.axhline(1.0, color="0.6", ls="--", lw=1, label="least-squares ceiling")
+    ax.set_xscale("log")
+    ax.set_xlabel("training trials")
+    ax.set_ylabel("omission-trial output / P(outcome)")
+    ax.set_title("three-factor 'when' rule, offline on the run's deterministic features", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def main(argv=None) -> int:
+    from analysis.io import load_run, task_of_run
+
+    parser = argparse.ArgumentParser(prog="python -m analysis.convergence", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a deterministic what/when run folder")
+    parser.add_argument("--trials", type=int, default=3200, help="training trials (default 3200)")
+    parser.add_argument("--learning-rates", type=float, nargs="+", default=None,
+                        help="learning rates to compare (default: the run's)")
+    parser.add_argument("--tau-eligibility-ms", type=float, default=None,
+                        help="eligibility time constant (default: the run's)")
+    parser.add_argument("--name", default=None,
+                        help="name of the result files, NAME.json and figures/NAME.png (default: convergence, or "
+                             "convergence_tau<T>ms with --tau-eligibility-ms); analysis.reproduce reads convergence.json")
+    args = parser.parse_args(argv)
+    if args.tau_eligibility_ms is not None and not args.tau_eligibility_ms > 0:
+        parser.error(f"argument --tau-eligibility-ms: expected a positive time constant, got {args.tau_eligibility_ms}")
+    if args.trials < 1:
+        parser.error(f"argument --trials: expected a positive number of trials, got {args.trials}")
+    task = task_of_run(args.run)
+    if getattr(task.config, "kind", None) != "whatwhen":
+        parser.error(f"{args.run}: not a what/when run")
+    run = load_run(args.run)
+    rates = args.learning_rates or [next(g for g in run.config["readouts"]["groups"]
+                                         if g["name"] == task.config.group)["three_factor"]["learning_rate"]]
+    try:
+        overrides = {} if args.tau_eligibility_ms is None else {"tau_eligibility_ms": args.tau_eligibility_ms}
+        result = rule_convergence(task, run, rates, args.trials, rule_overrides=overrides)
+    except NotDeterministicError as error:
+        parser.error(str(error))
+    stem = args.name or ("convergence" if not overrides else f"convergence_tau{args.tau_eligibility_ms:g}ms")
+    if not stem.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        parser.error(f"argument --name: expected letters, digits, '_', '-' or '.', got {stem!r}")
+    (args.run / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    convergence_figure(result, args.run / "figures" / f"{stem}.png")
+    for r in result["runs"]:
+        if r["diverged_at_trial"] is not None:
+            print(f"eta {r['learning_rate']:g}: diverged at trial {r['diverged_at_trial']} (|output| > "
+                  f"{DIVERGED_OUTPUT:g} or not finite)")
+        for h in r["history"]:
+            cells = ", ".join(f"{e['cue']} {e['amplitude']:.3f}/{e['p_outcome']:.2f}" for e in h["cues"])
+            s = h["scaling"]
+            print(f"eta {r['learning_rate']:g}, {h['trials']} trials: output/P(outcome) {cells}; slope "
+                  f"{s['slope']:.3f}, r {s['r']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

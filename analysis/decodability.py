@@ -1,0 +1,191 @@
+"""Time-decodability of the reservoir: what the best linear "when" readout could learn.
+
+``../shared/specs/whatwhen.md`` asks to measure how far timing reaches before tuning the rules.
+This module answers it with an *ideal* readout: ridge regression (closed form, fitted on
+training trials) from the run's own readout features (the exponentially filtered spike trains
+of the ``[readouts] traces`` bank, rebuilt from the recorded spikes) to the "when" target
+(1 while an outcome of any identity is present). A readout trained to least squares on
+stochastic outcomes converges to the conditional expectation of the target given the features
+(Sussillo & Abbott 2009 for RLS; Widrow & Hoff's LMS for a small constant learning rate), so
+on held-out **omission** trials this readout shows the prediction that any linear readout of
+these features can reach: a bump of height P(outcome) at the latency if the reservoir carries
+time and cue, less if it does not. It is the ceiling for claims 1 and 2; an online rule can
+only approach it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import lfilter
+
+from analysis.whatwhen import _fit, _peak_and_rise, prediction_window
+
+RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def trial_features(run, onsets_ms: np.ndarray, length_ms: float, every_ms: float = 5.0,
+                   lead_in_ms: float = 0.0) -> np.ndarray:
+    """``(trials, samples, N x filters)`` readout features (float32) sampled every ``every_ms``
+    from each onset, filtered as the engine does (decay, then add ``1/tau`` per spike).
+
+    Filtering starts ``lead_in_ms`` before each onset from a zero state, which is exact when
+    the trial-start reset zeroes the traces (``lead_in_ms = 0``) and close otherwise."""
+    dt = run.dt_ms
+    filters = run.config.get("readouts", {}).get("traces") or [{"kind": "exponential", "tau_ms": 20.0}]
+    if any(f.get("kind", "exponential") != "exponential" for f in filters):
+        raise ValueError("readouts.traces: time-decodability needs exponential trace filters")
+    n = run.n_neurons
+    lead = int(round(lead_in_ms / dt))
+    n_steps = lead + int(round(length_ms / dt))
+    every = max(1, int(round(every_ms / dt)))
+    sample_steps = lead + np.arange(int(round(length_ms / every_ms))) * every
+    order = np.argsort(run.spike_times_ms, kind="stable")
+    times, ids = run.spike_times_ms[order], run.spike_ids[order]
+    out = np.zeros((len(onsets_ms), sample_steps.size, n * len(filters)), dtype=np.float32)
+    for trial, onset in enumerate(onsets_ms):
+        start = onset - lead * dt
+        lo, hi = np.searchsorted(times, [start - 1e-9, start + n_steps * dt - 1e-9])
+        steps = np.round((times[lo:hi] - start) / dt).astype(int)
+        counts = np.bincount(ids[lo:hi] * n_steps + steps, minlength=n * n_steps).reshape(n, n_steps).astype(float)
+        for k, f in enumerate(filters):
+            tau = float(f.get("tau_ms", 20.0))
+            filtered = lfilter([1.0 / tau], [1.0, -np.exp(-dt / tau)], counts, axis=1)
+            out[trial, :, k * n:(k + 1) * n] = filtered[:, sample_steps].T
+    return out
+
+
+def _moments(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(X^T X, X^T y)`` in float64 (the product runs in float32, which is 7x faster here and
+    far more precise than the ridge terms need)."""
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    return (X32.T @ X32).astype(np.float64), X32.T.astype(np.float64) @ y
+
+
+def _ridge(gram: np.ndarray, xy: np.ndarray, alphas) -> list[np.ndarray]:
+    """Ridge weights for each ``alpha`` (scaled by the mean feature power), no intercept,
+    like the readouts."""
+    scale = np.trace(gram) / gram.shape[0]
+    eye = np.eye(gram.shape[0])
+    return [np.linalg.solve(gram + alpha * scale * eye, xy) for alpha in alphas]
+
+
+def when_decodability(task, run, every_ms: float = 5.0, test_fraction: float = 0.3,
+                      alphas=RIDGE_GRID) -> dict:
+    """The ideal least-squares "when" readout of this run's features (see the module docstring).
+
+    The trials of the first block are split in time: the last ``test_fraction`` is the test set;
+    the rest is split into even/odd trials to choose the ridge ``alpha``, then refitted whole.
+    Per cue, on the test trials: the mean prediction on omission trials in the outcome window
+    (claim 2's measure), the trial-averaged curve's peak time and half-rise (claim 1's), the
+    pre-outcome amplitude over all trials; over cues: the omission scaling fit against
+    P(outcome)."""
+    c = task.config
+    table = run.tables["trials"]
+    rows = np.flatnonzero(table["block"] == 0)
+    lead_in = 0.0 if c.reset_between_trials else 300.0
+    X = trial_features(run, table["onset_step"][rows] * run.dt_ms, c.trial_ms, every_ms, lead_in)
+    t = np.arange(X.shape[1]) * every_ms
+    latency = table["latency_ms"][rows]
+    present = table["identity"][rows] >= 0
+    Y = ((t[None, :] >= latency[:, None]) & (t[None, :] < latency[:, None] + c.outcome_ms)
+         & present[:, None]).astype(float)
+    n_test = max(1, int(round(test_fraction * rows.size)))
+    train, test = np.arange(rows.size - n_test), np.arange(rows.size - n_test, rows.size)
+    flat = lambda idx: (X[idx].reshape(-1, X.shape[2]), Y[idx].ravel())  # noqa: E731
+    even, odd = _moments(*flat(train[0::2])), _moments(*flat(train[1::2]))
+    val_x, val_y = flat(train[1::2])
+    errors = [float(np.mean((val_x @ w - val_y) ** 2)) for w in _ridge(*even, alphas)]
+    alpha = alphas[int(np.argmin(errors))]
+    w = _ridge(even[0] + odd[0], even[1] + odd[1], [alpha])[0]
+    Z = X[test].astype(float) @ w
+    residual = np.mean((Z - Y[test]) ** 2)
+    result = {"alpha": alpha, "every_ms": every_ms, "n_train": int(train.size), "n_test": int(test.size),
+              "test_r2": float(1 - residual / np.var(Y[test])), "time_ms": t.tolist(), "cues": []}
+    cues = table["cue"][rows][test]
+    omitted = ~present[test]
+    for ci, cue in enumerate(c.cues):
+        mine = cues == ci
+        if not mine.any():
+            continue
+        L = float(latency[test][mine][0])
+        p = float(sum(c.cue_settings()[0][ci][1].values()))
+        curve = Z[mine].mean(axis=0)
+        peak_t, peak_v, rise = _peak_and_rise(curve, t)
+        lo, hi = prediction_window(L)
+        due = (t >= L) & (t < L + c.outcome_ms)
+        entry = {"cue": cue.name, "latency_ms": L, "p_outcome": p, "peak_time_ms": peak_t,
+                 "peak_error_ms": peak_t - L, "half_rise_ms": rise, "lead_ms": L - rise,
+                 "prediction_amplitude": float(curve[(t >= lo) & (t < hi)].mean()),
+                 "n_omissions": int((mine & omitted).sum()), "omission_amplitude": None,
+                 "curve": curve.tolist()}
+        if (mine & omitted).any():
+            omission_curve = Z[mine & omitted].mean(axis=0)
+            entry["omission_amplitude"] = float(omission_curve[due].mean())
+            entry["omission_curve"] = omission_curve.tolist()
+        result["cues"].append(entry)
+    pairs = [(e["p_outcome"], e["omission_amplitude"]) for e in result["cues"] if e["omission_amplitude"] is not None]
+    result["omission_scaling"] = _fit(*zip(*pairs)) if len(pairs) > 1 else {}
+    return result
+
+
+def decodability_figure(task, result: dict, path: Path) -> Path:
+    """The ideal readout's trial-averaged output per cue on held-out omission trials (and all
+    trials), against ``P(outcome) x`` the target's time course."""
+    from .plots import plt, save
+
+    c = task.config
+    t = np.array(result["time_ms"])
+    fig, axes = plt.subplots(1, len(result["cues"]), figsize=(4 * len(result["cues"]), 3), squeeze=False,
+                             sharey=True)
+    for ax, e in zip(axes[0], result["cues"]):
+        expected = e["p_outcome"] * ((t >= e["latency_ms"]) & (t < e["latency_ms"] + c.outcome_ms))
+        ax.plot(t, expected, color="0.6", ls="--", label="P(outcome) x target")
+        ax.plot(t, e["curve"], color="k", lw=1, label="all test trials")
+        if "omission_curve" in e:
+            ax.plot(t, e["omission_curve"], color="tab:red", label=f"omission trials ({e['n_omissions']})")
+        ax.set_title(f"{e['cue']}: L={e['latency_ms']:g} ms, P(outcome)={e['p_outcome']:.2g}", fontsize=8)
+        ax.set_xlabel("time since cue (ms)")
+    axes[0, 0].set_ylabel("ideal 'when' readout")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"time-decodability: ridge readout on {result['n_train']} trials, held-out R2 "
+                 f"{result['test_r2']:.2f}", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def main(argv=None) -> int:
+    """``python -m analysis.decodability RUN_DIR [RUN_DIR ...]``: write ``decodability.json`` and
+    ``figures/decodability.png`` into each what/when run folder and print the summary."""
+    from analysis.io import load_run, task_of_run
+
+    parser = argparse.ArgumentParser(prog="python -m analysis.decodability", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=Path, nargs="+", help="what/when run folders")
+    parser.add_argument("--every-ms", type=float, default=5.0, help="sampling interval of the features (ms)")
+    args = parser.parse_args(argv)
+    for folder in args.runs:
+        task = task_of_run(folder)
+        if getattr(task.config, "kind", None) != "whatwhen":
+            parser.error(f"{folder}: not a what/when run (task.kind is {getattr(task.config, 'kind', None)!r})")
+        result = when_decodability(task, load_run(folder), every_ms=args.every_ms)
+        (folder / "decodability.json").write_text(json.dumps(result, indent=1) + "\n")
+        decodability_figure(task, result, folder / "figures" / "decodability.png")
+        print(f"{folder}: ridge alpha {result['alpha']:g}, held-out R2 {result['test_r2']:.3f}")
+        for e in result["cues"]:
+            omission = "-" if e["omission_amplitude"] is None else f"{e['omission_amplitude']:.3f}"
+            print(f"  {e['cue']}: L {e['latency_ms']:g} ms, P(outcome) {e['p_outcome']:.2f}: omission-trial output "
+                  f"{omission} ({e['n_omissions']} trials), peak {e['peak_error_ms']:+g} ms, "
+                  f"half-rise {-e['lead_ms']:+g} ms from L")
+        s = result["omission_scaling"]
+        if s.get("slope") is not None:
+            print(f"  omission output vs P(outcome): slope {s['slope']:.3f}, intercept {s['intercept']:.3f}, "
+                  f"r {s['r']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

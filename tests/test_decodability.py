@@ -1,0 +1,112 @@
+"""Time-decodability (the ideal least-squares 'when' readout) and the offline convergence of the
+three-factor rule, on short deterministic what/when runs."""
+import json
+
+import numpy as np
+import pytest
+
+from analysis.convergence import NotDeterministicError, rule_convergence
+from analysis.convergence import main as convergence_main
+from analysis.decodability import main as decodability_main
+from analysis.decodability import trial_features, when_decodability
+from analysis.io import load_run
+from analysis.whatwhen import population_traces
+from reservoir.experiment import load_experiment
+from reservoir.runner import _prepare, run_experiment
+
+from .test_experiments import EXPERIMENTS
+
+N_TRIALS = 60
+
+
+def _run(tmp_path_factory, name, n_trials=N_TRIALS, **overrides):
+    base = {"network": {"n_neurons": 300}, "duration_ms": n_trials * 1200.0,
+            "readouts": {"snapshot_every_ms": 12000.0}, "task": {"blocks": {"0": {"n_trials": n_trials}}}}
+    for key, value in overrides.items():
+        base.setdefault(key, {}).update(value)
+    config = load_experiment(EXPERIMENTS / "whatwhen_deterministic.toml", base)
+    out = tmp_path_factory.mktemp(name)
+    run_experiment(config, out, progress=False, overwrite=True)
+    return _prepare(config)[2], load_run(out)
+
+
+@pytest.fixture(scope="module")
+def deterministic(tmp_path_factory):
+    return _run(tmp_path_factory, "deterministic")
+
+
+def test_trial_features_agree_with_the_step_by_step_twin(deterministic):
+    task, run = deterministic
+    onsets = run.tables["trials"]["onset_step"][:3] * run.dt_ms
+    fast = trial_features(run, onsets, 800.0, every_ms=5.0)
+    n = run.n_neurons
+    for k, tau in enumerate((20.0, 100.0, 300.0)):
+        slow = population_traces(run, onsets, 800.0, tau_ms=tau, every_ms=5.0, lead_in_ms=0.0)
+        np.testing.assert_allclose(fast[:, :, k * n:(k + 1) * n], slow, rtol=1e-5, atol=1e-7)
+
+
+def test_ideal_readout_predicts_the_outcome_frequency_when_trials_are_identical(deterministic):
+    task, run = deterministic
+    result = when_decodability(task, run)
+    table = run.tables["trials"]
+    train = np.arange(result["n_train"])
+    for ci, entry in enumerate(result["cues"]):
+        mine = train[table["cue"][train] == ci]
+        frequency = np.mean(table["identity"][mine] >= 0)  # least squares on identical features -> the mean
+        assert entry["omission_amplitude"] is None or abs(entry["omission_amplitude"] - frequency) < 0.1, entry
+        t = np.array(result["time_ms"])
+        box = (t >= entry["latency_ms"]) & (t < entry["latency_ms"] + task.config.outcome_ms)
+        assert np.abs(np.array(entry["curve"]) - frequency * box).mean() < 0.05  # time-locked, 0 elsewhere
+        assert 0 <= entry["peak_error_ms"] < task.config.outcome_ms
+
+
+def test_ideal_readout_detects_rather_than_predicts_when_the_outcome_enters_the_reservoir(tmp_path_factory):
+    task, run = _run(tmp_path_factory, "with_outcome", task={"outcome_amplitude": 10.0})
+    result = when_decodability(task, run)
+    high = max(result["cues"], key=lambda e: e["p_outcome"] if e["omission_amplitude"] is not None else -1)
+    assert high["omission_amplitude"] < 0.5 * high["p_outcome"], high
+    assert result["test_r2"] > 0.8  # the outcome trials themselves are fitted well
+
+
+def test_offline_rule_replays_what_the_engine_learned(deterministic):
+    task, run = deterministic
+    rate = next(g for g in run.config["readouts"]["groups"] if g["name"] == "when")["three_factor"]["learning_rate"]
+    snapshot_ms = 12000.0  # after 10 trials
+    k = int(np.flatnonzero(np.isclose(run.snapshot_time_ms, snapshot_ms))[0])
+    engine = run.weight_snapshots()[k, task.when_column]
+    offline = rule_convergence(task, run, [rate], n_trials=10, trials_from_run=True)
+    np.testing.assert_allclose(offline["runs"][0]["weights"], engine, rtol=1e-6, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory):
+    return _run(tmp_path_factory, "noisy", n_trials=12, network={"noise": {"excitatory_std": 0.5, "inhibitory_std": 0.25}})
+
+
+def test_offline_rule_refuses_noisy_runs(noisy):
+    task, run = noisy
+    with pytest.raises(NotDeterministicError, match="network.noise = 0"):
+        rule_convergence(task, run, [0.01], n_trials=5)
+
+
+def test_command_lines_write_their_results_and_refuse_bad_input(deterministic, noisy, capsys):
+    folder = deterministic[1].path.parent
+    assert decodability_main([str(folder)]) == 0
+    assert (folder / "decodability.json").exists() and (folder / "figures" / "decodability.png").exists()
+    assert convergence_main([str(folder), "--trials", "10", "--learning-rates", "0.01"]) == 0
+    assert json.loads((folder / "convergence.json").read_text())["n_trials"] == 10
+    for args, named in (([str(noisy[1].path.parent)], "network.noise = 0"), ([str(folder), "--trials", "0"], "--trials"),
+                        ([str(folder), "--tau-eligibility-ms", "-1"], "--tau-eligibility-ms"),
+                        ([str(folder), "--name", "../x"], "--name")):
+        with pytest.raises(SystemExit) as exit_info:
+            convergence_main(args)
+        assert exit_info.value.code == 2
+        assert named in capsys.readouterr().err
+
+
+def test_offline_rule_reports_divergence(deterministic):
+    task, run = deterministic
+    result = rule_convergence(task, run, [0.01, 50.0], n_trials=20, checkpoints=[20])
+    stable, unstable = result["runs"]
+    assert stable["diverged_at_trial"] is None and len(stable["history"]) == 1
+    assert unstable["diverged_at_trial"] is not None and unstable["history"] == []
