@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.decodability import trial_features
+from analysis.features import trial_features
 from analysis.whatwhen import _fit, _peak_and_rise
 from reservoir.rng import stream_seed
 from reservoir.rules.three_factor import ThreeFactorReadout
@@ -57,6 +57,16 @@ def cue_features(task, run) -> list[np.ndarray]:
     return out
 
 
+def when_rule(task, run) -> dict:
+    """The three-factor settings of the run's "when" group (as written in its configuration);
+    raises ``ValueError`` if that group learns by another rule."""
+    group = next(g for g in run.config["readouts"]["groups"] if g["name"] == task.config.group)
+    if group.get("rule") != "three_factor":
+        raise ValueError(f"readouts.groups: the 'when' group {task.config.group!r} uses rule "
+                         f"{group.get('rule')!r}, not 'three_factor'")
+    return dict(group["three_factor"])
+
+
 def _snapshot(learner, features, cues, t, outcome_ms) -> list[dict]:
     rows = []
     for X, (name, latency, p) in zip(features, cues):
@@ -80,12 +90,7 @@ def rule_convergence(task, run, learning_rates, n_trials: int = 3200, checkpoint
     are the final weights, for that comparison). ``rule_overrides`` replaces settings of the
     run's rule (e.g. ``{"tau_eligibility_ms": 5.0}``)."""
     c = task.config
-    groups = {g["name"]: g for g in run.config["readouts"]["groups"]}
-    group = groups[c.group]
-    if group.get("rule") != "three_factor":
-        raise ValueError(f"readouts.groups: the 'when' group {c.group!r} uses rule {group.get('rule')!r}, "
-                         "not 'three_factor'")
-    rule = dict(group.get("three_factor", {}))
+    rule = when_rule(task, run)
     rule.pop("consolidation", None)
     rule.pop("learning_rate", None)
     rule.update(rule_overrides or {})
@@ -112,10 +117,7 @@ def rule_convergence(task, run, learning_rates, n_trials: int = 3200, checkpoint
                 ci = int(rng.integers(len(cues)))
                 present = bool(rng.random() < cues[ci][2])
             target = boxes[ci] * float(present)
-            if learner.weights_ is not None:  # the trial-start reset
-                learner.eligibility_[:] = 0.0
-                learner._z[:] = 0.0
-            learner.partial_fit(features[ci], target)
+            learner.reset_state().partial_fit(features[ci], target)
             peak = float(np.max(np.abs(learner.last_outputs_)))
             if not peak <= DIVERGED_OUTPUT:
                 diverged = trial
@@ -163,6 +165,9 @@ def main(argv=None) -> int:
                         help="learning rates to compare (default: the run's)")
     parser.add_argument("--tau-eligibility-ms", type=float, default=None,
                         help="eligibility time constant (default: the run's)")
+    parser.add_argument("--trials-from-run", action="store_true",
+                        help="replay the run's own trial sequence (cues and outcomes of its first block) "
+                             "instead of drawing fresh trials")
     parser.add_argument("--name", default=None,
                         help="name of the result files, NAME.json and figures/NAME.png (default: convergence, or "
                              "convergence_tau<T>ms with --tau-eligibility-ms); analysis.reproduce reads convergence.json")
@@ -175,12 +180,12 @@ def main(argv=None) -> int:
     if getattr(task.config, "kind", None) != "whatwhen":
         parser.error(f"{args.run}: not a what/when run")
     run = load_run(args.run)
-    rates = args.learning_rates or [next(g for g in run.config["readouts"]["groups"]
-                                         if g["name"] == task.config.group)["three_factor"]["learning_rate"]]
+    overrides = {} if args.tau_eligibility_ms is None else {"tau_eligibility_ms": args.tau_eligibility_ms}
     try:
-        overrides = {} if args.tau_eligibility_ms is None else {"tau_eligibility_ms": args.tau_eligibility_ms}
-        result = rule_convergence(task, run, rates, args.trials, rule_overrides=overrides)
-    except NotDeterministicError as error:
+        rates = args.learning_rates or [when_rule(task, run)["learning_rate"]]
+        result = rule_convergence(task, run, rates, args.trials, trials_from_run=args.trials_from_run,
+                                  rule_overrides=overrides)
+    except ValueError as error:  # another rule, or a run whose trials differ
         parser.error(str(error))
     stem = args.name or ("convergence" if not overrides else f"convergence_tau{args.tau_eligibility_ms:g}ms")
     if not stem.replace("_", "").replace("-", "").replace(".", "").isalnum():

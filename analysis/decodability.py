@@ -20,42 +20,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import lfilter
 
+from analysis.features import trial_features
 from analysis.whatwhen import _fit, _peak_and_rise, prediction_window
 
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-
-
-def trial_features(run, onsets_ms: np.ndarray, length_ms: float, every_ms: float = 5.0,
-                   lead_in_ms: float = 0.0) -> np.ndarray:
-    """``(trials, samples, N x filters)`` readout features (float32) sampled every ``every_ms``
-    from each onset, filtered as the engine does (decay, then add ``1/tau`` per spike).
-
-    Filtering starts ``lead_in_ms`` before each onset from a zero state, which is exact when
-    the trial-start reset zeroes the traces (``lead_in_ms = 0``) and close otherwise."""
-    dt = run.dt_ms
-    filters = run.config.get("readouts", {}).get("traces") or [{"kind": "exponential", "tau_ms": 20.0}]
-    if any(f.get("kind", "exponential") != "exponential" for f in filters):
-        raise ValueError("readouts.traces: time-decodability needs exponential trace filters")
-    n = run.n_neurons
-    lead = int(round(lead_in_ms / dt))
-    n_steps = lead + int(round(length_ms / dt))
-    every = max(1, int(round(every_ms / dt)))
-    sample_steps = lead + np.arange(int(round(length_ms / every_ms))) * every
-    order = np.argsort(run.spike_times_ms, kind="stable")
-    times, ids = run.spike_times_ms[order], run.spike_ids[order]
-    out = np.zeros((len(onsets_ms), sample_steps.size, n * len(filters)), dtype=np.float32)
-    for trial, onset in enumerate(onsets_ms):
-        start = onset - lead * dt
-        lo, hi = np.searchsorted(times, [start - 1e-9, start + n_steps * dt - 1e-9])
-        steps = np.round((times[lo:hi] - start) / dt).astype(int)
-        counts = np.bincount(ids[lo:hi] * n_steps + steps, minlength=n * n_steps).reshape(n, n_steps).astype(float)
-        for k, f in enumerate(filters):
-            tau = float(f.get("tau_ms", 20.0))
-            filtered = lfilter([1.0 / tau], [1.0, -np.exp(-dt / tau)], counts, axis=1)
-            out[trial, :, k * n:(k + 1) * n] = filtered[:, sample_steps].T
-    return out
 
 
 def _moments(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

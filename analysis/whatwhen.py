@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .features import SpikeIndex, trial_features
+
 SMOOTH_TRIALS = 5
 
 
@@ -110,36 +112,6 @@ def whatwhen_metrics(task, run, out_dir: Path) -> dict:
     return metrics
 
 
-def population_traces(run, onsets_ms, length_ms: float, tau_ms: float = 20.0, every_ms: float = 5.0,
-                      lead_in_ms: float = 100.0) -> np.ndarray:
-    """Exponentially filtered spike trains of every neuron, ``(trials, samples, N)``, sampled every
-    ``every_ms`` from each onset (rebuilt from the recorded spikes; filtering starts
-    ``lead_in_ms`` before the onset)."""
-    dt = run.dt_ms
-    decay, jump = np.exp(-dt / tau_ms), 1.0 / tau_ms
-    n_samples = int(round(length_ms / every_ms))
-    every = max(1, int(round(every_ms / dt)))
-    out = np.zeros((len(onsets_ms), n_samples, run.n_neurons))
-    order = np.argsort(run.spike_times_ms, kind="stable")
-    times, ids = run.spike_times_ms[order], run.spike_ids[order]
-    for trial, onset in enumerate(onsets_ms):
-        start = onset - lead_in_ms
-        lo, hi = np.searchsorted(times, [start, onset + length_ms])
-        steps = np.round((times[lo:hi] - start) / dt).astype(int)
-        bounds = np.searchsorted(steps, np.arange(int(round((length_ms + lead_in_ms) / dt)) + 1))
-        state = np.zeros(run.n_neurons)
-        lead = int(round(lead_in_ms / dt))
-        for s in range(len(bounds) - 1):
-            state *= decay
-            fired = ids[lo + bounds[s]:lo + bounds[s + 1]]
-            if fired.size:
-                state[fired] += jump
-            k = s - lead
-            if k >= 0 and k % every == 0 and k // every < n_samples:
-                out[trial, k // every] = state
-    return out
-
-
 def reliability(task, run, table, n_trials: int = 20, every_ms: float = 5.0) -> dict:
     """Trial-to-trial reliability of the reservoir after each cue: the mean correlation, across
     pairs of trials of the same cue (the last ``n_trials``), of the population vector of 20 ms
@@ -150,7 +122,8 @@ def reliability(task, run, table, n_trials: int = 20, every_ms: float = 5.0) -> 
         rows = np.flatnonzero(table["cue"] == ci)[-n_trials:]
         if rows.size < 2:
             continue
-        traces = population_traces(run, table["onset_step"][rows] * run.dt_ms, c.trial_ms, every_ms=every_ms)
+        traces = trial_features(run, table["onset_step"][rows] * run.dt_ms, c.trial_ms, every_ms=every_ms,
+                                lead_in_ms=100.0, taus_ms=[20.0], dtype=np.float64)
         centred = traces - traces.mean(axis=2, keepdims=True)
         norms = np.linalg.norm(centred, axis=2)
         curve = []
@@ -269,29 +242,9 @@ def feature_pcs(task, run, n_components: int, n_trials: int = 20) -> np.ndarray 
         return None
     table = run.tables["trials"]
     start_ms = float(table["onset_step"][-n_trials] * run.dt_ms) if len(table["onset_step"]) >= n_trials else 0.0
-    stop_ms = run.duration_ms
-    dt = run.dt_ms
-    n_steps = int(round((stop_ms - start_ms) / dt))
-    keep = run.spike_times_ms >= start_ms
-    steps = np.round((run.spike_times_ms[keep] - start_ms) / dt).astype(int)
-    ids = run.spike_ids[keep]
-    n = run.n_neurons
-    every = max(1, int(round(5.0 / dt)))
-    samples = []
-    state = np.zeros((len(traces), n))
-    decay = np.array([np.exp(-dt / f.get("tau_ms", 20.0)) for f in traces])
-    jump = np.array([1.0 / f.get("tau_ms", 20.0) for f in traces])
-    order = np.argsort(steps, kind="stable")
-    steps, ids = steps[order], ids[order]
-    bounds = np.searchsorted(steps, np.arange(n_steps + 1))
-    for s in range(n_steps):
-        state *= decay[:, None]
-        fired = ids[bounds[s]:bounds[s + 1]]
-        if fired.size:
-            state[:, fired] += jump[:, None]
-        if s % every == 0:
-            samples.append(state.ravel().copy())
-    X = np.array(samples)
+    n_steps = int(round((run.duration_ms - start_ms) / run.dt_ms))
+    sample_steps = np.arange(0, n_steps, max(1, int(round(5.0 / run.dt_ms))))
+    X = SpikeIndex(run).filtered(start_ms, n_steps, sample_steps, [f.get("tau_ms", 20.0) for f in traces])
     X = X - X.mean(axis=0)
     _, _, vt = np.linalg.svd(X, full_matrices=False)
     return vt[:n_components]

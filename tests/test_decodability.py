@@ -8,12 +8,13 @@ import pytest
 from analysis.convergence import NotDeterministicError, rule_convergence
 from analysis.convergence import main as convergence_main
 from analysis.decodability import main as decodability_main
-from analysis.decodability import trial_features, when_decodability
+from analysis.decodability import when_decodability
+from analysis.features import trial_features
 from analysis.io import load_run
-from analysis.whatwhen import population_traces
 from reservoir.experiment import load_experiment
 from reservoir.runner import _prepare, run_experiment
 
+from .naive_features import naive_trial_traces
 from .test_experiments import EXPERIMENTS
 
 N_TRIALS = 60
@@ -39,10 +40,13 @@ def test_trial_features_agree_with_the_step_by_step_twin(deterministic):
     task, run = deterministic
     onsets = run.tables["trials"]["onset_step"][:3] * run.dt_ms
     fast = trial_features(run, onsets, 800.0, every_ms=5.0)
+    exact = trial_features(run, onsets, 800.0, every_ms=5.0, lead_in_ms=100.0, dtype=np.float64)
     n = run.n_neurons
     for k, tau in enumerate((20.0, 100.0, 300.0)):
-        slow = population_traces(run, onsets, 800.0, tau_ms=tau, every_ms=5.0, lead_in_ms=0.0)
-        np.testing.assert_allclose(fast[:, :, k * n:(k + 1) * n], slow, rtol=1e-5, atol=1e-7)
+        slow = naive_trial_traces(run, onsets, 800.0, tau_ms=tau, every_ms=5.0, lead_in_ms=0.0)
+        np.testing.assert_allclose(fast[:, :, k * n:(k + 1) * n], slow, rtol=1e-5, atol=1e-7)  # float32
+        slow = naive_trial_traces(run, onsets, 800.0, tau_ms=tau, every_ms=5.0, lead_in_ms=100.0)
+        np.testing.assert_array_equal(exact[:, :, k * n:(k + 1) * n], slow)
 
 
 def test_ideal_readout_predicts_the_outcome_frequency_when_trials_are_identical(deterministic):

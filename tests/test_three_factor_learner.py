@@ -47,3 +47,21 @@ def test_bounds_decay_and_validation():
         ThreeFactorReadout().fit(X, Y[:10])
     with pytest.raises(ValueError, match="not fitted"):
         ThreeFactorReadout().predict(X)
+
+
+def test_reset_state_keeps_the_weights_and_starts_the_trace_afresh():
+    X, Y, _ = _data(rows=400)
+    learner = ThreeFactorReadout(learning_rate=0.1, tau_eligibility_ms=20.0).fit(X[:200], Y[:200])
+    weights = learner.weights_.copy()
+    assert np.any(learner.eligibility_ != 0)
+    learner.reset_state()
+    np.testing.assert_array_equal(learner.weights_, weights)
+    assert not np.any(learner.eligibility_)
+    fresh = ThreeFactorReadout(learning_rate=0.1, tau_eligibility_ms=20.0).fit(X[:1], Y[:1], gates=0.0)
+    fresh.weights_[:] = weights  # the explicit fresh state: trained weights, zero trace and output
+    fresh.eligibility_[:] = 0.0
+    fresh._z[:] = 0.0
+    learner.partial_fit(X[200:], Y[200:])
+    fresh.partial_fit(X[200:], Y[200:])
+    np.testing.assert_array_equal(learner.weights_, fresh.weights_)
+    np.testing.assert_array_equal(learner.last_outputs_, fresh.last_outputs_)

@@ -289,12 +289,20 @@ class ThreeFactorReadout:
     def partial_fit(self, X, Y, gates=None) -> "ThreeFactorReadout":
         """Continue online learning over the rows of ``X`` (features) and ``Y`` (targets)."""
         X, Y, G = self._rows(X, Y, gates)
-        self.last_outputs_ = np.zeros_like(Y)
-        self.last_eligibility_ = np.zeros_like(X)
+        self.last_outputs_ = np.empty_like(Y)  # the kernel writes every row of both
+        self.last_eligibility_ = np.empty_like(X)
         units, lr, gk, thr, group, low, high, decay, rect = self._params
         _online_rows(self.weights_, self._z, self.eligibility_, self._decay, self._post, self._eligibility_of, X, Y, G,
                      units, lr, gk, thr, group, low, high, decay, rect, self.dt_ms, self.last_outputs_,
                      self.last_eligibility_)
+        return self
+
+    def reset_state(self) -> "ThreeFactorReadout":
+        """Zero the eligibility trace and the last output, keeping the weights: the trial-start
+        reset of :meth:`reservoir.simulation.Simulation.reset_state`, for the learner."""
+        if self.weights_ is not None:
+            self.eligibility_[:] = 0.0
+            self._z[:] = 0.0
         return self
 
     def fit(self, X, Y, gates=None) -> "ThreeFactorReadout":
