@@ -22,10 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.features import trial_features
-from analysis.whatwhen import _fit, _peak_and_rise
 from reservoir.rng import stream_seed
 from reservoir.rules.three_factor import ThreeFactorReadout
+
+from .features import trial_features
+from .io import load_run
+from .plots import plt, save
+from .whatwhen import WhatWhenDesign, fit_line, peak_and_half_rise
 
 
 DIVERGED_OUTPUT = 1e6
@@ -37,32 +40,32 @@ class NotDeterministicError(ValueError):
     """The run's trials of one cue differ, so one trial's features cannot stand for all."""
 
 
-def cue_features(task, run) -> list[np.ndarray]:
+def cue_features(design: WhatWhenDesign, run) -> list[np.ndarray]:
     """Each cue's features ``(steps, F)`` at the engine's resolution, from its first trial;
     raises :class:`NotDeterministicError` unless its first two trials are identical."""
-    c = task.config
+    c = design
     table = run.tables["trials"]
     out = []
-    for ci, cue in enumerate(c.cues):
+    for ci, cue_name in enumerate(c.cues):
         rows = np.flatnonzero((table["cue"] == ci) & (table["block"] == 0))[:2]
         if rows.size < 2:
-            raise NotDeterministicError(f"cue {cue.name!r} needs two trials in the first block, has {rows.size}")
+            raise NotDeterministicError(f"cue {cue_name!r} needs two trials in the first block, has {rows.size}")
         X = trial_features(run, table["onset_step"][rows] * run.dt_ms, c.trial_ms, every_ms=run.dt_ms)
         difference = float(np.abs(X[0] - X[1]).max())
         if difference > 0:
             raise NotDeterministicError(
-                f"cue {cue.name!r}: two trials differ (max feature difference {difference:.3g}); the offline "
+                f"cue {cue_name!r}: two trials differ (max feature difference {difference:.3g}); the offline "
                 "replay needs network.noise = 0, task.reset_between_trials = true and task.outcome_amplitude = 0")
         out.append(np.ascontiguousarray(X[0], dtype=np.float64))
     return out
 
 
-def when_rule(task, run) -> dict:
+def when_rule(design: WhatWhenDesign, run) -> dict:
     """The three-factor settings of the run's "when" group (as written in its configuration);
     raises ``ValueError`` if that group learns by another rule."""
-    group = next(g for g in run.config["readouts"]["groups"] if g["name"] == task.config.group)
+    group = next(g for g in run.config["readouts"]["groups"] if g["name"] == design.group)
     if group.get("rule") != "three_factor":
-        raise ValueError(f"readouts.groups: the 'when' group {task.config.group!r} uses rule "
+        raise ValueError(f"readouts.groups: the 'when' group {design.group!r} uses rule "
                          f"{group.get('rule')!r}, not 'three_factor'")
     return dict(group["three_factor"])
 
@@ -71,14 +74,14 @@ def _snapshot(learner, features, cues, t, outcome_ms) -> list[dict]:
     rows = []
     for X, (name, latency, p) in zip(features, cues):
         z = X @ learner.weights_[0]
-        peak_t, _, rise = _peak_and_rise(z, t)
+        peak_t, _, rise = peak_and_half_rise(z, t)
         due = (t >= latency) & (t < latency + outcome_ms)
         rows.append({"cue": name, "p_outcome": p, "amplitude": float(z[due].mean()),
                      "peak_error_ms": peak_t - latency, "lead_ms": latency - rise})
     return rows
 
 
-def rule_convergence(task, run, learning_rates, n_trials: int = 3200, checkpoints=None,
+def rule_convergence(design: WhatWhenDesign, run, learning_rates, n_trials: int = 3200, checkpoints=None,
                      trials_from_run: bool = False, rule_overrides: dict | None = None) -> dict:
     """Run the "when" group's three-factor rule offline for ``n_trials`` trials at each learning
     rate (other settings from the run's config) and report the per-cue outcome-window output
@@ -89,14 +92,14 @@ def rule_convergence(task, run, learning_rates, n_trials: int = 3200, checkpoint
     table, which then replays exactly what the engine learned from (``weights`` in the result
     are the final weights, for that comparison). ``rule_overrides`` replaces settings of the
     run's rule (e.g. ``{"tau_eligibility_ms": 5.0}``)."""
-    c = task.config
-    rule = when_rule(task, run)
+    c = design
+    rule = when_rule(design, run)
     rule.pop("consolidation", None)
     rule.pop("learning_rate", None)
     rule.update(rule_overrides or {})
-    features = cue_features(task, run)
-    settings = c.cue_settings()[0]
-    cues = [(cue.name, latency, float(sum(probs.values()))) for cue, (latency, probs) in zip(c.cues, settings)]
+    features = cue_features(design, run)
+    settings = c.settings[0]
+    cues = [(name, latency, float(sum(probs.values()))) for name, (latency, probs) in zip(c.cues, settings)]
     t = np.arange(features[0].shape[0]) * run.dt_ms
     boxes = [((t >= latency) & (t < latency + c.outcome_ms)).astype(float) for _, latency, _ in cues]
     checkpoints = sorted(set(checkpoints or [n for n in (50, 100, 200, 400, 800, 1600, 3200, 6400, 12800)
@@ -108,7 +111,7 @@ def rule_convergence(task, run, learning_rates, n_trials: int = 3200, checkpoint
     result = {"n_trials": n_trials, "checkpoints": checkpoints, "rule": rule, "runs": []}
     for rate in learning_rates:
         learner = ThreeFactorReadout(learning_rate=rate, dt_ms=run.dt_ms, **rule)
-        rng = np.random.default_rng(stream_seed(task.seed, "offline_analysis"))
+        rng = np.random.default_rng(stream_seed(design.seed, "offline_analysis"))
         history, diverged = [], None
         for trial in range(1, n_trials + 1):
             if trials_from_run:
@@ -124,7 +127,7 @@ def rule_convergence(task, run, learning_rates, n_trials: int = 3200, checkpoint
                 break
             if trial in checkpoints:
                 rows = _snapshot(learner, features, cues, t, c.outcome_ms)
-                fit = _fit([r["p_outcome"] for r in rows], [r["amplitude"] for r in rows])
+                fit = fit_line([r["p_outcome"] for r in rows], [r["amplitude"] for r in rows])
                 history.append({"trials": trial, "cues": rows, "scaling": fit})
         result["runs"].append({"learning_rate": rate, "history": history, "diverged_at_trial": diverged,
                                "weights": learner.weights_[0].tolist()})
@@ -132,8 +135,6 @@ def rule_convergence(task, run, learning_rates, n_trials: int = 3200, checkpoint
 
 
 def convergence_figure(result: dict, path: Path) -> Path:
-    from .plots import plt, save
-
     fig, ax = plt.subplots(figsize=(7, 4))
     for run, color in zip(result["runs"], plt.rcParams["axes.prop_cycle"].by_key()["color"]):
         if not run["history"]:
@@ -155,8 +156,6 @@ def convergence_figure(result: dict, path: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    from analysis.io import load_run, task_of_run
-
     parser = argparse.ArgumentParser(prog="python -m analysis.convergence", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a deterministic what/when run folder")
@@ -176,14 +175,15 @@ def main(argv=None) -> int:
         parser.error(f"argument --tau-eligibility-ms: expected a positive time constant, got {args.tau_eligibility_ms}")
     if args.trials < 1:
         parser.error(f"argument --trials: expected a positive number of trials, got {args.trials}")
-    task = task_of_run(args.run)
-    if getattr(task.config, "kind", None) != "whatwhen":
-        parser.error(f"{args.run}: not a what/when run")
     run = load_run(args.run)
+    try:
+        design = WhatWhenDesign.from_run(run)
+    except ValueError as error:
+        parser.error(str(error))
     overrides = {} if args.tau_eligibility_ms is None else {"tau_eligibility_ms": args.tau_eligibility_ms}
     try:
-        rates = args.learning_rates or [when_rule(task, run)["learning_rate"]]
-        result = rule_convergence(task, run, rates, args.trials, trials_from_run=args.trials_from_run,
+        rates = args.learning_rates or [when_rule(design, run)["learning_rate"]]
+        result = rule_convergence(design, run, rates, args.trials, trials_from_run=args.trials_from_run,
                                   rule_overrides=overrides)
     except ValueError as error:  # another rule, or a run whose trials differ
         parser.error(str(error))

@@ -1,6 +1,6 @@
 """Time-decodability of the reservoir: what the best linear "when" readout could learn.
 
-``../shared/specs/whatwhen.md`` asks to measure how far timing reaches before tuning the rules.
+The what/when claims need a reservoir that carries time; this measures how far it does before the rules are tuned.
 This module answers it with an *ideal* readout: ridge regression (closed form, fitted on
 training trials) from the run's own readout features (the exponentially filtered spike trains
 of the ``[readouts] traces`` bank, rebuilt from the recorded spikes) to the "when" target
@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.features import trial_features
-from analysis.whatwhen import _fit, _peak_and_rise, prediction_window
+from .features import trial_features
+from .io import load_run
+from .plots import plt, save
+from .whatwhen import WhatWhenDesign, fit_line, peak_and_half_rise, prediction_window
 
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
@@ -42,7 +44,7 @@ def _ridge(gram: np.ndarray, xy: np.ndarray, alphas) -> list[np.ndarray]:
     return [np.linalg.solve(gram + alpha * scale * eye, xy) for alpha in alphas]
 
 
-def when_decodability(task, run, every_ms: float = 5.0, test_fraction: float = 0.3,
+def when_decodability(design: WhatWhenDesign, run, every_ms: float = 5.0, test_fraction: float = 0.3,
                       alphas=RIDGE_GRID) -> dict:
     """The ideal least-squares "when" readout of this run's features (see the module docstring).
 
@@ -52,7 +54,7 @@ def when_decodability(task, run, every_ms: float = 5.0, test_fraction: float = 0
     (claim 2's measure), the trial-averaged curve's peak time and half-rise (claim 1's), the
     pre-outcome amplitude over all trials; over cues: the omission scaling fit against
     P(outcome)."""
-    c = task.config
+    c = design
     table = run.tables["trials"]
     rows = np.flatnonzero(table["block"] == 0)
     lead_in = 0.0 if c.reset_between_trials else 300.0
@@ -76,17 +78,17 @@ def when_decodability(task, run, every_ms: float = 5.0, test_fraction: float = 0
               "test_r2": float(1 - residual / np.var(Y[test])), "time_ms": t.tolist(), "cues": []}
     cues = table["cue"][rows][test]
     omitted = ~present[test]
-    for ci, cue in enumerate(c.cues):
+    for ci, cue_name in enumerate(c.cues):
         mine = cues == ci
         if not mine.any():
             continue
         L = float(latency[test][mine][0])
-        p = float(sum(c.cue_settings()[0][ci][1].values()))
+        p = float(sum(c.settings[0][ci][1].values()))
         curve = Z[mine].mean(axis=0)
-        peak_t, peak_v, rise = _peak_and_rise(curve, t)
+        peak_t, peak_v, rise = peak_and_half_rise(curve, t)
         lo, hi = prediction_window(L)
         due = (t >= L) & (t < L + c.outcome_ms)
-        entry = {"cue": cue.name, "latency_ms": L, "p_outcome": p, "peak_time_ms": peak_t,
+        entry = {"cue": cue_name, "latency_ms": L, "p_outcome": p, "peak_time_ms": peak_t,
                  "peak_error_ms": peak_t - L, "half_rise_ms": rise, "lead_ms": L - rise,
                  "prediction_amplitude": float(curve[(t >= lo) & (t < hi)].mean()),
                  "n_omissions": int((mine & omitted).sum()), "omission_amplitude": None,
@@ -97,16 +99,14 @@ def when_decodability(task, run, every_ms: float = 5.0, test_fraction: float = 0
             entry["omission_curve"] = omission_curve.tolist()
         result["cues"].append(entry)
     pairs = [(e["p_outcome"], e["omission_amplitude"]) for e in result["cues"] if e["omission_amplitude"] is not None]
-    result["omission_scaling"] = _fit(*zip(*pairs)) if len(pairs) > 1 else {}
+    result["omission_scaling"] = fit_line(*zip(*pairs)) if len(pairs) > 1 else {}
     return result
 
 
-def decodability_figure(task, result: dict, path: Path) -> Path:
+def decodability_figure(design: WhatWhenDesign, result: dict, path: Path) -> Path:
     """The ideal readout's trial-averaged output per cue on held-out omission trials (and all
     trials), against ``P(outcome) x`` the target's time course."""
-    from .plots import plt, save
-
-    c = task.config
+    c = design
     t = np.array(result["time_ms"])
     fig, axes = plt.subplots(1, len(result["cues"]), figsize=(4 * len(result["cues"]), 3), squeeze=False,
                              sharey=True)
@@ -129,20 +129,20 @@ def decodability_figure(task, result: dict, path: Path) -> Path:
 def main(argv=None) -> int:
     """``python -m analysis.decodability RUN_DIR [RUN_DIR ...]``: write ``decodability.json`` and
     ``figures/decodability.png`` into each what/when run folder and print the summary."""
-    from analysis.io import load_run, task_of_run
-
     parser = argparse.ArgumentParser(prog="python -m analysis.decodability", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", help="what/when run folders")
     parser.add_argument("--every-ms", type=float, default=5.0, help="sampling interval of the features (ms)")
     args = parser.parse_args(argv)
     for folder in args.runs:
-        task = task_of_run(folder)
-        if getattr(task.config, "kind", None) != "whatwhen":
-            parser.error(f"{folder}: not a what/when run (task.kind is {getattr(task.config, 'kind', None)!r})")
-        result = when_decodability(task, load_run(folder), every_ms=args.every_ms)
+        run = load_run(folder)
+        try:
+            design = WhatWhenDesign.from_run(run)
+        except ValueError as error:
+            parser.error(str(error))
+        result = when_decodability(design, run, every_ms=args.every_ms)
         (folder / "decodability.json").write_text(json.dumps(result, indent=1) + "\n")
-        decodability_figure(task, result, folder / "figures" / "decodability.png")
+        decodability_figure(design, result, folder / "figures" / "decodability.png")
         print(f"{folder}: ridge alpha {result['alpha']:g}, held-out R2 {result['test_r2']:.3f}")
         for e in result["cues"]:
             omission = "-" if e["omission_amplitude"] is None else f"{e['omission_amplitude']:.3f}"

@@ -96,14 +96,3 @@ def load_run(path) -> Run:
 def load_metrics(path) -> dict:
     """The ``metrics.json`` of a run folder."""
     return json.loads((Path(path) / "metrics.json").read_text())
-
-
-def task_of_run(path):
-    """The task object that made the run in ``path`` (a run folder), rebuilt from its
-    ``config.resolved.toml`` (same seed, so the same trial table and input subsets)."""
-    from reservoir.experiment import validate_experiment
-    from reservoir.runner import _prepare
-
-    folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    config = validate_experiment(tomllib.loads((folder / "config.resolved.toml").read_text()))
-    return _prepare(config)[2]

@@ -1,17 +1,75 @@
-"""Measures of the what/when paradigm (the six claims of ``../shared/specs/whatwhen.md``).
+"""Measures of the what/when paradigm (the six claims listed in ``docs/results-whatwhen.md``).
 
-Everything is computed from the run file (outputs, weight snapshots, spikes, the trial table)
-and the task object that made it (for cue/identity settings and the offline errors).
+Everything is computed from the run file: outputs, weight snapshots, spikes, the trial table,
+and the trial design read from the run's resolved configuration (:class:`WhatWhenDesign`). The
+one exception is what only the running task could see, the 'what' units' errors over each
+stored window before its offline replay, which the task hands in (``offline_errors``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .features import SpikeIndex, trial_features
+from .plots import plt, save
 
 SMOOTH_TRIALS = 5
+
+
+@dataclass(frozen=True)
+class WhatWhenDesign:
+    """The trial design of a what/when run, read from its resolved configuration (``[task]``)
+    and readout layout, so that a run file is enough to measure it.
+
+    ``settings[b][c]`` is cue ``c``'s ``(latency_ms, {identity: probability})`` in force in
+    block ``b`` (a block's changes carry over to the following blocks); ``block_changes[b]``
+    names the cues that block ``b`` changes.
+    """
+
+    cues: list[str]
+    identities: list[str]
+    blocks: list[str]
+    block_changes: list[list[str]]
+    settings: list[list[tuple[float, dict[str, float]]]]
+    trial_ms: float
+    cue_ms: float
+    outcome_ms: float
+    test_trials: int
+    reset_between_trials: bool
+    group: str
+    when_column: int
+    what_columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    seed: int = 0
+
+    @classmethod
+    def from_run(cls, run) -> "WhatWhenDesign":
+        """The design of ``run`` (an :class:`analysis.Run`); raises unless it is a what/when run."""
+        task = run.config.get("task", {})
+        if task.get("kind") != "whatwhen":
+            raise ValueError(f"{run.path}: not a what/when run (task.kind is {task.get('kind')!r})")
+        cues = task["cues"]
+        names = [cue["name"] for cue in cues]
+        current = [(cue["latency_ms"], dict(cue["probabilities"])) for cue in cues]
+        settings, changed = [], []
+        for block in task["blocks"]:
+            changes = block.get("changes", {})
+            for name, change in changes.items():
+                i = names.index(name)
+                latency, probabilities = current[i]
+                current[i] = (change.get("latency_ms") or latency,
+                              dict(change["probabilities"]) if change.get("probabilities") is not None else probabilities)
+            settings.append(list(current))
+            changed.append(list(changes))
+        start, _ = run.readout_groups[task["group"]]
+        what_group = task.get("what_group")
+        what = np.arange(*run.readout_groups[what_group]) if what_group else np.zeros(0, dtype=np.int64)
+        return cls(cues=names, identities=list(task["identities"]), blocks=[b.get("name", "") for b in task["blocks"]],
+                   block_changes=changed, settings=settings, trial_ms=task["trial_ms"], cue_ms=task["cue_ms"],
+                   outcome_ms=task["outcome_ms"], test_trials=task["test_trials"],
+                   reset_between_trials=task["reset_between_trials"], group=task["group"], when_column=int(start),
+                   what_columns=what, seed=int(run.config.get("seed", 0)))
 
 
 def aligned(run, column: int, onsets_ms: np.ndarray, length_ms: float) -> np.ndarray:
@@ -23,7 +81,8 @@ def aligned(run, column: int, onsets_ms: np.ndarray, length_ms: float) -> np.nda
     return run.outputs[index, column]
 
 
-def _fit(x, y) -> dict:
+def fit_line(x, y) -> dict:
+    """Least-squares line ``y = slope x + intercept`` and the correlation ``r`` (``None`` where undefined)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 2 or np.ptp(x) == 0:
         return {"slope": None, "intercept": None, "r": None, "n": int(len(x))}
@@ -32,7 +91,9 @@ def _fit(x, y) -> dict:
     return {"slope": float(slope), "intercept": float(intercept), "r": r, "n": int(len(x))}
 
 
-def _peak_and_rise(curve, t):
+def peak_and_half_rise(curve, t):
+    """``(peak time, peak value, half-rise time)`` of a curve over times ``t``: the half-rise is the
+    first time after the last sample below half the peak, before the peak."""
     peak = int(np.argmax(curve))
     below = np.flatnonzero(curve[: peak + 1] < 0.5 * curve[peak])
     rise = float(t[below[-1] + 1]) if below.size else float(t[0])
@@ -45,28 +106,33 @@ def prediction_window(latency_ms: float) -> tuple[float, float]:
     return latency_ms - 20.0, latency_ms + 5.0
 
 
-def trial_views(task, run):
-    """``(config, trial table, t, when (trials, samples), [what per identity], cue settings)``."""
-    c = task.config
+def trial_views(design: WhatWhenDesign, run):
+    """``(trial table, t, when (trials, samples), [what per identity])``: the readouts' outputs
+    aligned to each trial's cue, at the output resolution."""
+    c = design
     table = run.tables["trials"]
     onsets = table["onset_step"] * run.dt_ms
     t = np.arange(int(round(c.trial_ms / run.output_dt_ms))) * run.output_dt_ms
-    when = aligned(run, task.when_column, onsets, c.trial_ms)
-    what = [aligned(run, int(col), onsets, c.trial_ms) for col in task.what_columns]
-    return c, table, t, when, what, c.cue_settings()
+    when = aligned(run, design.when_column, onsets, c.trial_ms)
+    what = [aligned(run, int(col), onsets, c.trial_ms) for col in design.what_columns]
+    return table, t, when, what
 
 
-def whatwhen_metrics(task, run, out_dir: Path) -> dict:
-    c, table, t, when, what, settings = trial_views(task, run)
+def whatwhen_metrics(run, design: WhatWhenDesign | None = None, offline_errors=None) -> dict:
+    """Every measure of the six claims for a what/when run (``design`` defaults to the run's own;
+    ``offline_errors``: the running task's log, see the module docstring)."""
+    c = design if design is not None else WhatWhenDesign.from_run(run)
+    table, t, when, what = trial_views(c, run)
+    settings = c.settings
     per_condition, amplitudes, probabilities, identity_pairs = [], [], [], []
-    for b, block in enumerate(c.blocks):
-        for ci, cue in enumerate(c.cues):
+    for b in range(len(c.blocks)):
+        for ci, cue_name in enumerate(c.cues):
             rows = np.flatnonzero((table["block"] == b) & (table["cue"] == ci))[-c.test_trials:]
             if rows.size == 0:
                 continue
             latency, probs = settings[b][ci]
             curve = when[rows].mean(axis=0)
-            peak_t, peak_v, rise = _peak_and_rise(curve, t)
+            peak_t, peak_v, rise = peak_and_half_rise(curve, t)
             lo, hi = prediction_window(latency)
             window = (t >= lo) & (t < hi)
             amplitude = float(curve[window].mean())
@@ -77,7 +143,7 @@ def whatwhen_metrics(task, run, out_dir: Path) -> dict:
             omitted = half[table["identity"][half] < 0]
             due = (t >= latency) & (t < latency + c.outcome_ms)
             omission_amplitude = float(when[omitted][:, due].mean()) if omitted.size else None
-            entry = {"block": b, "cue": cue.name, "latency_ms": latency, "p_outcome": p_outcome,
+            entry = {"block": b, "cue": cue_name, "latency_ms": latency, "p_outcome": p_outcome,
                      "omission_amplitude": omission_amplitude, "n_omissions": int(omitted.size),
                      "peak_time_ms": peak_t, "peak_error_ms": peak_t - latency, "half_rise_ms": rise,
                      "lead_ms": latency - rise, "prediction_amplitude": amplitude, "n_trials": int(rows.size)}
@@ -91,34 +157,34 @@ def whatwhen_metrics(task, run, out_dir: Path) -> dict:
             amplitudes.append(amplitude)
             probabilities.append(p_outcome)
     metrics = {"conditions": per_condition}
-    scaling = _fit(probabilities, amplitudes)
+    scaling = fit_line(probabilities, amplitudes)
     metrics["probability_scaling"] = scaling
     omission = [(e["p_outcome"], e["omission_amplitude"]) for e in per_condition if e["omission_amplitude"] is not None]
-    metrics["probability_scaling_omission"] = _fit(*zip(*omission)) if len(omission) > 1 else {}
+    metrics["probability_scaling_omission"] = fit_line(*zip(*omission)) if len(omission) > 1 else {}
     full = [a for a, p in zip(amplitudes, probabilities) if p == max(probabilities)]
     if full and np.mean(full) > 0:
         metrics["probability_scaling"]["amplitude_ratio_to_highest_p"] = [
             {"p": p, "ratio": a / float(np.mean(full))} for a, p in zip(amplitudes, probabilities)]
     if identity_pairs:
-        metrics["identity"] = _fit(*zip(*identity_pairs))
+        metrics["identity"] = fit_line(*zip(*identity_pairs))
     metrics["timing"] = {
         "mean_abs_peak_error_ms": float(np.mean([abs(e["peak_error_ms"]) for e in per_condition])),
         "mean_lead_ms": float(np.mean([e["lead_ms"] for e in per_condition])),
     }
-    metrics["reliability"] = reliability(task, run, table)
-    metrics["adaptation"] = adaptation(task, table, when, t)
-    metrics["phase_modulation"] = phase_modulation(task, run, table, when, t)
-    metrics["geometry"] = geometry(task, run)
+    metrics["reliability"] = reliability(c, run, table)
+    metrics["adaptation"] = adaptation(c, table, when, t)
+    metrics["phase_modulation"] = phase_modulation(c, table, when, t, offline_errors)
+    metrics["geometry"] = geometry(c, run)
     return metrics
 
 
-def reliability(task, run, table, n_trials: int = 20, every_ms: float = 5.0) -> dict:
+def reliability(design: WhatWhenDesign, run, table, n_trials: int = 20, every_ms: float = 5.0) -> dict:
     """Trial-to-trial reliability of the reservoir after each cue: the mean correlation, across
     pairs of trials of the same cue (the last ``n_trials``), of the population vector of 20 ms
     traces at the same time since the cue. Timing can only be learned as far as this reaches."""
-    c = task.config
+    c = design
     result = {"time_ms": (np.arange(int(round(c.trial_ms / every_ms))) * every_ms).tolist()}
-    for ci, cue in enumerate(c.cues):
+    for ci, cue_name in enumerate(c.cues):
         rows = np.flatnonzero(table["cue"] == ci)[-n_trials:]
         if rows.size < 2:
             continue
@@ -131,23 +197,23 @@ def reliability(task, run, table, n_trials: int = 20, every_ms: float = 5.0) -> 
             v = centred[:, k] / np.maximum(norms[:, k:k + 1], 1e-300)
             gram = v @ v.T
             curve.append(float((gram.sum() - np.trace(gram)) / (len(rows) * (len(rows) - 1))))
-        result[cue.name] = curve
+        result[cue_name] = curve
     return result
 
 
-def adaptation(task, table, when, t) -> list[dict]:
+def adaptation(design: WhatWhenDesign, table, when, t) -> list[dict]:
     """Trials after each switch until the changed cue's readout reaches its new state.
 
     Timing: the peak of the 5-trial moving average within 50 ms of the new latency. Amplitude:
     the moving average's prediction amplitude within 10 % of its asymptote (the mean of the
     block's last ``test_trials`` trials of that cue). ``None``: never within the block.
     """
-    c = task.config
-    settings = c.cue_settings()
+    c = design
+    settings = c.settings
     results = []
     for b in range(1, len(c.blocks)):
-        for name in c.blocks[b].changes:
-            ci = [cue.name for cue in c.cues].index(name)
+        for name in c.block_changes[b]:
+            ci = c.cues.index(name)
             rows = np.flatnonzero((table["block"] == b) & (table["cue"] == ci))
             if rows.size < SMOOTH_TRIALS + 1:
                 continue
@@ -173,10 +239,11 @@ def adaptation(task, table, when, t) -> list[dict]:
     return results
 
 
-def phase_modulation(task, run, table, when, t) -> dict:
+def phase_modulation(design: WhatWhenDesign, table, when, t, offline_errors=None) -> dict:
     """Mean gate x |error| of the 'when' unit in the anticipation and outcome phases, and the
-    mean |error| of the 'what' units over each stored window before its offline replay."""
-    c = task.config
+    mean |error| of the 'what' units over each stored window before its offline replay
+    (``offline_errors``, logged by the running task)."""
+    c = design
     anticipation, outcome = [], []
     for row in range(len(table["trial"])):
         latency = table["latency_ms"][row]
@@ -186,7 +253,7 @@ def phase_modulation(task, run, table, when, t) -> dict:
         error = np.abs(target - when[row])
         anticipation.append(error[t < latency].mean())
         outcome.append(error[(t >= latency) & (t < latency + c.outcome_ms)].mean())
-    offline = getattr(task, "offline_errors", [])
+    offline = list(offline_errors or [])
     return {"when_anticipation": float(np.mean(anticipation)), "when_outcome": float(np.mean(outcome)),
             "what_offline": float(np.mean(offline)) if offline else None}
 
@@ -198,20 +265,20 @@ def _angle(a, b) -> float:
     return float(np.degrees(np.arccos(np.clip(a @ b / norm, -1.0, 1.0))))
 
 
-def geometry(task, run, n_null: int = 2000, n_components: int = 10) -> dict:
+def geometry(design: WhatWhenDesign, run, n_null: int = 2000, n_components: int = 10) -> dict:
     """Angles between w_when and each w_what over learning, raw and in the top PC subspace of the
     readout features, each against random vectors (the null: uniformly random directions in the
     same space, whose angles concentrate near 90 degrees in raw space but not in k dimensions)."""
-    if len(task.what_columns) == 0 or run.snapshot_time_ms.size == 0:
+    if len(design.what_columns) == 0 or run.snapshot_time_ms.size == 0:
         return {}
     snapshots = run.weight_snapshots()
-    when = snapshots[:, task.when_column]
-    what = snapshots[:, task.what_columns]
+    when = snapshots[:, design.when_column]
+    what = snapshots[:, design.what_columns]
     raw = [[_angle(when[s], what[s, k]) for k in range(what.shape[1])] for s in range(len(snapshots))]
     rng = np.random.default_rng(0)
     dim = snapshots.shape[2]
     null_raw = [_angle(rng.standard_normal(dim), rng.standard_normal(dim)) for _ in range(n_null)]
-    basis = feature_pcs(task, run, n_components)
+    basis = feature_pcs(run, n_components)
     result = {"snapshot_time_ms": run.snapshot_time_ms.tolist(), "raw_angles_deg": raw,
               "raw_null_deg": _summary(null_raw)}
     final = raw[-1]
@@ -234,7 +301,7 @@ def _summary(values) -> dict:
             "p95": float(np.percentile(v, 95))}
 
 
-def feature_pcs(task, run, n_components: int, n_trials: int = 20) -> np.ndarray | None:
+def feature_pcs(run, n_components: int, n_trials: int = 20) -> np.ndarray | None:
     """Top principal directions ``(k, F)`` of the readout features over the last trials,
     rebuilt from the recorded spikes with the run's exponential trace filters."""
     traces = run.config.get("readouts", {}).get("traces", [])
@@ -250,15 +317,17 @@ def feature_pcs(task, run, n_components: int, n_trials: int = 20) -> np.ndarray 
     return vt[:n_components]
 
 
-def whatwhen_figures(task, run, out_dir: Path) -> list[Path]:
-    from .plots import plt, save
-
-    c, table, t, when, what, settings = trial_views(task, run)
+def whatwhen_figures(run, out_dir: Path, metrics: dict | None = None, design: WhatWhenDesign | None = None) -> list[Path]:
+    """The what/when figures of a run under ``out_dir/figures`` (``metrics`` from
+    :func:`whatwhen_metrics`, computed here if not given)."""
+    c = design if design is not None else WhatWhenDesign.from_run(run)
+    table, t, when, what = trial_views(c, run)
+    settings = c.settings
     paths = []
     fig, axes = plt.subplots(len(c.blocks), len(c.cues), figsize=(4 * len(c.cues), 2.8 * len(c.blocks)),
                              squeeze=False, sharex=True, sharey=True)
     for b in range(len(c.blocks)):
-        for ci, cue in enumerate(c.cues):
+        for ci, cue_name in enumerate(c.cues):
             ax = axes[b, ci]
             rows = np.flatnonzero((table["block"] == b) & (table["cue"] == ci))[-c.test_trials:]
             latency, probs = settings[b][ci]
@@ -267,14 +336,15 @@ def whatwhen_figures(task, run, out_dir: Path) -> list[Path]:
                 for k, name in enumerate(c.identities[: len(what)]):
                     ax.plot(t, what[k][rows].mean(axis=0), label=f"what {name}")
             ax.axvline(latency, color="r", ls=":", lw=1)
-            ax.set_title(f"block {b} ({c.blocks[b].name}), {cue.name}: L={latency:g}, "
+            ax.set_title(f"block {b} ({c.blocks[b]}), {cue_name}: L={latency:g}, "
                          + ", ".join(f"{k}={v:g}" for k, v in probs.items()), fontsize=8)
     axes[0, 0].legend(fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("time since cue (ms)")
     fig.tight_layout()
     paths.append(save(fig, out_dir / "figures" / "readouts_by_cue_and_block.png"))
-    metrics = whatwhen_metrics_cached(task, run, out_dir)
+    if metrics is None:
+        metrics = whatwhen_metrics(run, c)
     cond = metrics["conditions"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot([e["p_outcome"] for e in cond], [e["prediction_amplitude"] for e in cond], "o")
@@ -283,7 +353,7 @@ def whatwhen_figures(task, run, out_dir: Path) -> list[Path]:
     ax1.set_ylabel("'when' prediction amplitude")
     ax1.legend(fontsize=8)
     for k, name in enumerate(c.identities[: len(what)]):
-        ax2.plot([settings[e["block"]][[q.name for q in c.cues].index(e["cue"])][1].get(name, 0.0) for e in cond],
+        ax2.plot([settings[e["block"]][c.cues.index(e["cue"])][1].get(name, 0.0) for e in cond],
                  [e[f"what_{name}"] for e in cond], "o", label=f"what {name}")
     ax2.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1)
     ax2.set_xlabel("P(identity | cue)")
@@ -308,9 +378,9 @@ def whatwhen_figures(task, run, out_dir: Path) -> list[Path]:
     rel = metrics["reliability"]
     if len(rel) > 1:
         fig, ax = plt.subplots(figsize=(7, 3.5))
-        for cue in c.cues:
-            if cue.name in rel:
-                ax.plot(rel["time_ms"], rel[cue.name], label=cue.name)
+        for cue_name in c.cues:
+            if cue_name in rel:
+                ax.plot(rel["time_ms"], rel[cue_name], label=cue_name)
         ax.set_xlabel("time since cue (ms)")
         ax.set_ylabel("trial-to-trial correlation")
         ax.set_title("reliability of the reservoir response (20 ms traces)")
@@ -337,10 +407,3 @@ def whatwhen_figures(task, run, out_dir: Path) -> list[Path]:
         fig.tight_layout()
         paths.append(save(fig, out_dir / "figures" / "angles.png"))
     return paths
-
-
-def whatwhen_metrics_cached(task, run, out_dir):
-    cached = getattr(task, "_metrics", None)
-    if cached is None:
-        cached = task._metrics = whatwhen_metrics(task, run, out_dir)
-    return cached

@@ -7,8 +7,8 @@ With an eligibility trace the rule credits activity before the bump, so the lear
 rises before the latency (anticipation) and peaks near it.
 
 Optionally the reservoir's state is reset at each trial start (``reset_between_trials``): an
-explicit simplification that makes the cue-evoked trajectory reliable across trials (see
-``../shared/specs/whatwhen.md``, "a trial-start reset as an explicit, documented simplification").
+explicit simplification that makes the cue-evoked trajectory reliable across trials
+(``docs/design-choices.md``).
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analysis.plots import cue_bump_figure, save
+from analysis.whatwhen import aligned
 from reservoir.inputs import ExternalInput
 from reservoir.readouts import Readouts, Teacher
 from reservoir.rng import stream
@@ -69,7 +71,7 @@ class CueBumpTask(Task):
         rng = stream(self.seed, "task")
         cued = np.sort(rng.choice(exc, size=max(1, int(round(c.cue_fraction * exc.size))), replace=False))
         signal = np.zeros(self.n_steps)
-        columns = self.group_columns(readouts, c.group)
+        columns = readouts.group_columns(c.group)
         targets = np.zeros((self.n_steps, readouts.n_units))
         gates = np.zeros((self.n_steps, readouts.n_units))
         t_trial = np.arange(self.steps(c.trial_ms)) * self.dt_ms
@@ -82,7 +84,7 @@ class CueBumpTask(Task):
         self.cued = cued
         # units that consolidate offline store their gated window; they do not learn online
         store = np.zeros(self.n_steps, dtype=bool)
-        if readouts.stored_steps.size:
+        if readouts.store.capacity_steps:
             store = gates[:, columns].any(axis=1)
         return ExternalInput.from_subsets(signal, [cued]), Teacher(targets, gates=gates, store=store)
 
@@ -102,8 +104,6 @@ class CueBumpTask(Task):
 
     def trial_outputs(self, run, column: int) -> np.ndarray:
         """``(n_trials, samples)`` output of ``column`` aligned to each cue."""
-        from analysis.whatwhen import aligned
-
         c = self.config
         onsets = np.arange(c.n_trials) * self.steps(c.period_ms) * self.dt_ms
         return aligned(run, column, onsets, c.trial_ms)
@@ -133,9 +133,7 @@ class CueBumpTask(Task):
             "peak_time_first_trials_ms": float(t[int(np.argmax(first))]),
         }
 
-    def figures(self, run, out_dir: Path) -> list[Path]:
-        from analysis.plots import cue_bump_figure, save
-
+    def figures(self, run, out_dir: Path, metrics: dict) -> list[Path]:
         c = self.config
         start, _ = run.readout_groups[c.group]
         trials = self.trial_outputs(run, start)

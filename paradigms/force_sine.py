@@ -18,6 +18,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analysis.plots import save, sine_training_figure
+from analysis.spikes import firing_rates_hz
+from reservoir.inputs import ExternalInput
 from reservoir.readouts import Readouts, Teacher
 
 from .base import Segment, Task
@@ -60,11 +63,9 @@ class SineTask(Task):
         return c.amplitude * np.sin(2 * np.pi * c.frequency_hz * t_ms / 1000.0)
 
     def prepare(self, network, readouts: Readouts | None):
-        from reservoir.inputs import ExternalInput
-
         if readouts is None:
             raise ValueError("task.kind = 'sine' needs a readouts section with an rls group")
-        columns = self.group_columns(readouts, self.config.group)
+        columns = readouts.group_columns(self.config.group)
         targets = np.zeros((self.n_steps, readouts.n_units))
         targets[:, columns] = self.target()[:, None]
         learn = np.zeros(self.n_steps, dtype=bool)
@@ -78,8 +79,6 @@ class SineTask(Task):
         return [Segment(start, n, label) for start, n, label in parts if n > 0]
 
     def metrics(self, run, out_dir: Path) -> dict:
-        from analysis.spikes import firing_rates_hz
-
         c = self.config
         column = int(self.group_columns_from_run(run)[0])
         t = run.output_time_ms
@@ -112,9 +111,7 @@ class SineTask(Task):
         start, stop = run.readout_groups[self.config.group]
         return np.arange(start, stop)
 
-    def figures(self, run, out_dir: Path) -> list[Path]:
-        from analysis.plots import save, sine_training_figure
-
+    def figures(self, run, out_dir: Path, metrics: dict) -> list[Path]:
         column = int(self.group_columns_from_run(run)[0])
         fig = sine_training_figure(run, column, self.config)
         return [save(fig, out_dir / "figures" / "force_sine.png")]

@@ -1,5 +1,5 @@
 """The what/when prediction paradigm (Yamada & Chao 2025, arXiv:2510.14382; the methods are not
-public, so the trial structure below is the project's design from ``../shared/specs/whatwhen.md``).
+public, so the trial structure below is the project's design; ``docs/design-choices.md``).
 
 Trial: a cue (a current pulse into the cue's own subset of excitatory neurons) at ``t = 0``; the
 outcome (a pulse into the identity's own subset) arrives at the cue's latency ``L`` with the
@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analysis.whatwhen import whatwhen_figures, whatwhen_metrics
 from reservoir.inputs import ExternalInput
 from reservoir.readouts import Readouts, Teacher
 from reservoir.rng import stream_seed
@@ -139,7 +140,27 @@ TRIAL_FIELDS = ("trial", "block", "cue", "identity", "latency_ms", "onset_step",
 
 
 class WhatWhenTask(Task):
-    """See the module docstring."""
+    """See the module docstring.
+
+    Attributes
+    ----------
+    table : dict of arrays
+        The trial table (:meth:`schedule`), drawn when the task is made.
+    when_column, what_columns, subsets
+        The readout units of the 'when' and 'what' groups and the input subsets of the cues
+        and identities, set by :meth:`prepare`.
+    offline_errors : list of float
+        Mean ``|error|`` of the 'what' units over each stored window, before its replay
+        (known only during the run; saved in checkpoints).
+    """
+
+    def __init__(self, config, n_steps: int, dt_ms: float, seed: int):
+        super().__init__(config, n_steps, dt_ms, seed)
+        self.table = self.schedule()
+        self.when_column: int | None = None
+        self.what_columns = np.zeros(0, dtype=np.int64)
+        self.subsets: list[np.ndarray] = []
+        self.offline_errors: list[float] = []
 
     def schedule(self) -> dict[str, np.ndarray]:
         """The trial table, drawn from the ``task`` stream (``identity`` -1 is an omission)."""
@@ -167,14 +188,14 @@ class WhatWhenTask(Task):
         c = self.config
         if readouts is None:
             raise ValueError("task.kind = 'whatwhen' needs a [readouts] section")
-        when = self.group_columns(readouts, c.group)
+        when = readouts.group_columns(c.group)
         if when.size != 1:
             raise ValueError(f"task.group: the 'when' group {c.group!r} must have exactly one unit")
-        what = self.group_columns(readouts, c.what_group) if c.what_group else np.zeros(0, dtype=int)
+        what = readouts.group_columns(c.what_group) if c.what_group else np.zeros(0, dtype=int)
         if c.what_group and what.size != len(c.identities):
             raise ValueError(f"task.what_group: {c.what_group!r} needs one unit per identity ({len(c.identities)})")
         self.when_column, self.what_columns = int(when[0]), what
-        self.table = table = self.schedule()
+        table = self.table
         rng = np.random.default_rng(stream_seed(self.seed, "task").spawn(2)[1])  # input subsets
         exc = np.flatnonzero(network.neurons.is_excitatory)
         n_cue = max(1, int(round(c.cue_fraction * exc.size)))
@@ -228,7 +249,7 @@ class WhatWhenTask(Task):
         if index >= c.n_trials:
             return
         readouts = simulation.readouts
-        if readouts.stored_steps.size and readouts.n_stored:
+        if readouts.store.n_stored:
             self._record_offline_error(simulation)
         self.consolidate(simulation, index)
         if c.reset_between_trials:
@@ -241,20 +262,20 @@ class WhatWhenTask(Task):
     def _record_offline_error(self, simulation) -> None:
         """Mean |error| of the 'what' units over the stored window, before its replay."""
         readouts = simulation.readouts
-        n = readouts.n_stored
-        features = readouts.stored_features[:n]
-        steps = readouts.stored_steps[:n]
+        steps, features, _ = readouts.store.window()
         z = features @ readouts.weights[self.what_columns].T
         errors = np.abs(simulation.teacher.targets[steps][:, self.what_columns] - z)
-        self.offline_errors = getattr(self, "offline_errors", [])
         self.offline_errors.append(float(errors.mean()))
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {**super().get_state(), "offline_errors": np.array(self.offline_errors, dtype=np.float64)}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        super().set_state(state)
+        self.offline_errors = [float(e) for e in state["offline_errors"]]
+
     def metrics(self, run, out_dir: Path) -> dict:
-        from analysis.whatwhen import whatwhen_metrics_cached
+        return whatwhen_metrics(run, offline_errors=self.offline_errors)
 
-        return whatwhen_metrics_cached(self, run, out_dir)
-
-    def figures(self, run, out_dir: Path) -> list[Path]:
-        from analysis.whatwhen import whatwhen_figures
-
-        return whatwhen_figures(self, run, out_dir)
+    def figures(self, run, out_dir: Path, metrics: dict) -> list[Path]:
+        return whatwhen_figures(run, out_dir, metrics)

@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .firing_types import FIRING_TYPES
 from .neurons import Izhikevich2007Parameters
+from .presets import preset_config
 
 
 class ConfigError(ValueError):
@@ -104,8 +106,6 @@ class SimulationConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> "SimulationConfig":
-        from .firing_types import FIRING_TYPES
-
         net = self.network
         if net.firing_type is not None:
             if net.firing_type not in FIRING_TYPES:
@@ -161,21 +161,17 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _task_kinds() -> set[str]:
-    try:
-        from paradigms import TASKS
-    except ImportError:  # pragma: no cover
-        return set()
-    return set(TASKS)
+def format_validation_error(error: ValidationError, union_tags: dict[str, set[str]] | None = None) -> str:
+    """One line per problem, each naming the full key path and what was expected.
 
-
-def format_validation_error(error: ValidationError) -> str:
-    """One line per problem, each naming the full key path and what was expected."""
+    ``union_tags`` maps a section holding a discriminated union (the experiment layer's
+    ``task``) to its tags, which pydantic adds to the location and which are dropped here.
+    """
     lines = []
     for problem in error.errors():
         loc = list(problem["loc"])
-        # a discriminated union (the [task] section) adds its tag to the location: drop it
-        if len(loc) > 1 and loc[0] == "task" and isinstance(loc[1], str) and loc[1] in _task_kinds():
+        tags = (union_tags or {}).get(str(loc[0]), set()) if loc else set()
+        if len(loc) > 1 and isinstance(loc[1], str) and loc[1] in tags:
             del loc[1]
         path = ".".join(str(part) for part in loc)
         message = problem["msg"].removeprefix("Value error, ")
@@ -193,8 +189,6 @@ def format_validation_error(error: ValidationError) -> str:
 
 def resolve_config(preset: str | None = None, overrides: dict[str, Any] | None = None) -> SimulationConfig:
     """Merge ``preset`` (by name) and ``overrides`` and validate; raises :class:`ConfigError`."""
-    from .presets import preset_config
-
     data: dict[str, Any] = {}
     if preset is not None:
         data = deep_merge(preset_config(preset), {"preset": preset})

@@ -17,17 +17,29 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from .inputs import ExternalInput
-from .kernels import SCHEME_CODES, STATUS_NOT_FINITE, STATUS_READOUT_NOT_FINITE, simulate_chunk
-from .network import Network
-from .readouts import Readouts, Teacher, TeacherSignals, empty_kernel_state
-from .recording import MemoryRecorder
+from typing import Protocol
+
 from .fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, seed_state
+from .inputs import ExternalInput
+from .kernels import (SCHEME_CODES, STATUS_NOT_FINITE, STATUS_READOUT_NOT_FINITE, BufferCounts, ExternalDrive,
+                      Integration, NetworkState, NeuronParams, NoiseSource, Scratch, SpikeBuffer, Synapses, TraceBuffer,
+                      simulate_chunk)
+from .network import Network
+from .readouts import Readouts, Teacher, TeacherSignals, inactive_kernel_state
+from .recording import MemoryRecorder
 from .rng import stream_seed
 
-_NO_ENCODERS = np.zeros((0, 0))
 CHECKPOINT_FORMAT = "reservoir-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+SUPPORTED_CHECKPOINT_VERSIONS = (2,)
+
+
+class Checkpointable(Protocol):
+    """Anything whose state belongs in a checkpoint (a task's memory, for instance)."""
+
+    def get_state(self) -> dict[str, np.ndarray]: ...
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None: ...
 
 
 class NumericalInstabilityError(FloatingPointError):
@@ -66,6 +78,10 @@ class Simulation:
         Readout units that learn inside the compiled loop (:mod:`reservoir.readouts`).
     teacher : Teacher, optional
         Targets, gates and learning/storage signals for the readouts (default: idle).
+    spike_buffer_events : int, optional
+        Spike events held between flushes to the recorder (default ``N * chunk_steps / 20 + 4 N``,
+        at least ``4 N``); a chunk that fills it is continued after a flush, so any size of at
+        least ``N + 1`` gives the same run.
 
     Examples
     --------
@@ -80,13 +96,14 @@ class Simulation:
 
     def __init__(self, network: Network, external_input: ExternalInput | None = None, seed: int = 0,
                  recorder=None, trace_ids=None, trace_every_steps: int = 1, chunk_steps: int | None = None,
-                 progress: bool = False, readouts: Readouts | None = None, teacher: Teacher | None = None):
+                 progress: bool = False, readouts: Readouts | None = None, teacher: Teacher | None = None,
+                 spike_buffer_events: int | None = None):
         self.network = network
         self.readouts = readouts
         self.teacher = teacher
         if readouts is not None and readouts.n_neurons != network.n_neurons:
             raise ValueError("readouts were built for another number of neurons")
-        if teacher is not None and (readouts is None or teacher.targets.shape[1] != readouts.n_units):
+        if teacher is not None and (readouts is None or teacher.n_units != readouts.n_units):
             raise ValueError("the teacher's targets need one column per readout unit")
         self.external_input = external_input if external_input is not None else ExternalInput.none()
         if self.external_input.n_channels and self.external_input.indices.size and (
@@ -103,6 +120,7 @@ class Simulation:
             chunk_steps = max(1, min(int(round(100.0 / network.dt_ms)), 2_000_000 // n))
         self.chunk_steps = int(chunk_steps)
         self.progress = progress
+        self.attached: dict[str, Checkpointable] = {}
         # state
         self.v = network.neurons.v_initial_mV.copy()
         self.u = network.neurons.u_initial.copy()
@@ -110,21 +128,33 @@ class Simulation:
         self.filter_aux = np.zeros(n)
         self.step = 0
         self.noise_state = seed_state(stream_seed(seed, "noise"))
-        # scratch and buffers
-        self._syn_in = np.zeros(n)
-        self._current = np.zeros(n)
-        self._fired = np.zeros(n, dtype=np.int32)
-        capacity = max(4 * n, n * self.chunk_steps // 20 + 4 * n)
-        self._spike_steps = np.zeros(capacity, dtype=np.int64)
-        self._spike_ids = np.zeros(capacity, dtype=np.int32)
+        # the kernel's bundles (views of the arrays above and of the network's)
+        neurons = network.neurons
+        self._integration = Integration(network.dt_ms, SCHEME_CODES[network.scheme])
+        q2, q1, q0 = (np.ascontiguousarray(col) for col in neurons.quadratic_coefficients.T)
+        self._neuron_params = NeuronParams(
+            neurons.model_code, neurons.a, neurons.b, neurons.c, neurons.d, neurons.v_peak_mV, q2, q1, q0,
+            neurons.capacitance_pF, neurons.k, neurons.v_rest_mV, neurons.v_threshold_mV, neurons.u_reference_mV,
+            neurons.u_leak, network.bias)
+        self._state = NetworkState(self.v, self.u, self.filter_state, self.filter_aux)
+        conn = network.connectivity
+        dense = conn.dense_weights
+        decay1, decay2, jump = network.synapse.coefficients(network.dt_ms)
+        self._synapses = Synapses(dense is not None, conn.indptr, conn.indices, conn.weights,
+                                  dense if dense is not None else np.zeros((0, 0)), network.synapse.code,
+                                  decay1, decay2, jump)
+        self._noise = NoiseSource(network.noise_std, network.has_noise, self.noise_state, ZIGGURAT_K, ZIGGURAT_W,
+                                  ZIGGURAT_F)
+        if spike_buffer_events is None:
+            spike_buffer_events = max(4 * n, n * self.chunk_steps // 20 + 4 * n)
+        if spike_buffer_events <= n:
+            raise ValueError(f"spike_buffer_events must exceed the number of neurons ({n}), got {spike_buffer_events}")
+        self._spikes = SpikeBuffer(np.zeros(spike_buffer_events, dtype=np.int64),
+                                   np.zeros(spike_buffer_events, dtype=np.int32))
         trace_rows = self.chunk_steps // self.trace_every_steps + 2
-        self._trace_steps = np.zeros(trace_rows, dtype=np.int64)
-        self._trace_v = np.zeros((trace_rows, self.trace_ids.size))
-        self._trace_u = np.zeros((trace_rows, self.trace_ids.size))
-        self._quadratic = tuple(np.ascontiguousarray(col) for col in network.neurons.quadratic_coefficients.T)
-        dense = network.connectivity.dense_weights
-        self._dense = dense is not None
-        self._dense_weights = dense if dense is not None else np.zeros((0, 0))
+        self._traces = TraceBuffer(self.trace_ids, self.trace_every_steps, np.zeros(trace_rows, dtype=np.int64),
+                                   np.zeros((trace_rows, self.trace_ids.size)), np.zeros((trace_rows, self.trace_ids.size)))
+        self._scratch = Scratch(np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int32))
         if readouts is not None:
             readouts.allocate_chunk_buffers(self.chunk_steps)
 
@@ -172,51 +202,39 @@ class Simulation:
 
     def _run_chunk(self, count: int) -> None:
         net = self.network
-        neurons = net.neurons
-        conn = net.connectivity
-        signal = self.external_input.chunk(self.step, count)
-        decay1, decay2, jump = net.synapse.coefficients(net.dt_ms)
+        external = self.external_input
+        signal = external.chunk(self.step, count)
         readouts = self.readouts
         if readouts is not None:
             signals = (self.teacher.chunk(self.step, count) if self.teacher is not None
                        else TeacherSignals.idle(count, readouts.n_units))
-            encoders = readouts.encoders
         else:
-            readout_state = empty_kernel_state()
-            encoders = _NO_ENCODERS
+            readout_state = inactive_kernel_state()
         done = 0
         while done < count:
             if readouts is not None:
                 readout_state = readouts.kernel_state(signals, done)
-            steps, n_spikes, n_traces, status, bad, n_out, n_stored = simulate_chunk(
-                count - done, self.step, net.dt_ms, SCHEME_CODES[net.scheme], neurons.model_code,
-                self.v, self.u, self.filter_state, self.filter_aux,
-                neurons.a, neurons.b, neurons.c, neurons.d, neurons.v_peak_mV, *self._quadratic,
-                neurons.capacitance_pF, neurons.k, neurons.v_rest_mV, neurons.v_threshold_mV,
-                neurons.u_reference_mV, neurons.u_leak, net.bias,
-                self._dense, conn.indptr, conn.indices, conn.weights, self._dense_weights,
-                net.synapse.code, decay1, decay2, jump,
-                signal[done:], self.external_input.indptr, self.external_input.indices, self.external_input.gains,
-                net.noise_std, net.has_noise, self.noise_state, ZIGGURAT_K, ZIGGURAT_W, ZIGGURAT_F,
-                self._spike_steps, self._spike_ids, 0,
-                self.trace_ids, self.trace_every_steps, self._trace_steps, self._trace_v, self._trace_u, 0,
-                self._syn_in, self._current, self._fired,
-                readouts is not None, readout_state, encoders, 0,
-                readouts.n_stored if readouts is not None else 0,
-            )
-            self.recorder.write_spikes(self._spike_steps[:n_spikes], self._spike_ids[:n_spikes])
-            self.recorder.write_traces(self._trace_steps[:n_traces], self._trace_v[:n_traces], self._trace_u[:n_traces])
+            n_stored = readouts.store.n_stored if readouts is not None else 0
+            result = simulate_chunk(
+                count - done, self.step, self._integration, self._neuron_params, self._state, self._synapses,
+                ExternalDrive(signal[done:], external.indptr, external.indices, external.gains), self._noise,
+                self._spikes, self._traces, self._scratch, readout_state, BufferCounts(0, 0, 0, n_stored))
+            counts = result.counts
+            self.recorder.write_spikes(self._spikes.steps[:counts.spikes], self._spikes.ids[:counts.spikes])
+            self.recorder.write_traces(self._traces.steps[:counts.traces], self._traces.v[:counts.traces],
+                                       self._traces.u[:counts.traces])
             if readouts is not None:
-                self.recorder.write_outputs(readouts.out_steps[:n_out], readouts.out_z[:n_out])
-                readouts.n_stored = n_stored
-            self.step += steps
-            done += steps
-            if status == STATUS_NOT_FINITE:
+                self.recorder.write_outputs(readouts.outputs.steps[:counts.outputs], readouts.outputs.z[:counts.outputs])
+                readouts.store.n_stored = counts.stored
+            self.step += result.steps_done
+            done += result.steps_done
+            bad = result.bad_index
+            if result.status == STATUS_NOT_FINITE:
                 error = NumericalInstabilityError(int(bad), self.step, net.dt_ms, float(self.v[bad]),
                                                   float(self.u[bad]), net.scheme)
                 self.recorder.mark("failed", str(error), self.step)
                 raise error
-            if status == STATUS_READOUT_NOT_FINITE:
+            if result.status == STATUS_READOUT_NOT_FINITE:
                 if bad < readouts.n_units:
                     message = (f"readout {readouts.unit_names[bad]} diverged at step {self.step} "
                                f"(t = {self.step * net.dt_ms:g} ms, dt = {net.dt_ms:g} ms): its output is not finite; "
@@ -240,10 +258,15 @@ class Simulation:
         self.filter_state[:] = 0.0
         self.filter_aux[:] = 0.0
         if self.readouts is not None:
-            for values in (self.readouts.traces, self.readouts.traces_aux, self.readouts.eligibility, self.readouts.z):
-                values[...] = 0.0
+            self.readouts.reset_state()
 
     # ------------------------------------------------------------ checkpoints
+    def attach(self, name: str, part: Checkpointable) -> None:
+        """Save ``part``'s state (``get_state``/``set_state``) in every checkpoint, under ``name``."""
+        if not name.isidentifier():
+            raise ValueError(f"a checkpoint part needs an identifier as its name, got {name!r}")
+        self.attached[name] = part
+
     def fingerprint(self) -> str:
         """SHA-256 over everything that defines the simulated system (not the state)."""
         h = hashlib.sha256()
@@ -264,7 +287,7 @@ class Simulation:
         return h.hexdigest()
 
     def save_checkpoint(self, path) -> None:
-        """Write the full state (RNG included) atomically to ``path``."""
+        """Write the full state (RNG, readouts and attached parts included) atomically to ``path``."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         with h5py.File(tmp, "w") as f:
@@ -277,31 +300,41 @@ class Simulation:
             for name in ("v", "u", "filter_state", "filter_aux", "noise_state"):
                 f.create_dataset(f"state/{name}", data=getattr(self, name))
             if self.readouts is not None:
-                for name, values in self.readouts.state_arrays().items():
+                for name, values in self.readouts.get_state().items():
                     f.create_dataset(f"readouts/{name}", data=values)
+            for part, obj in self.attached.items():
+                group = f.create_group(f"attached/{part}")
+                for name, values in obj.get_state().items():
+                    group.create_dataset(name, data=values)
         tmp.replace(path)
 
     def load_checkpoint(self, path) -> dict[str, int]:
         """Restore the state saved by :meth:`save_checkpoint` into this simulation.
 
         The simulation must have been built from the same configuration and seed (checked by
-        fingerprint). Returns the recorder's counts at the checkpoint (``spikes``, ``traces``,
-        ``outputs``, ``snapshots``), to which a run file is truncated when the run resumes.
+        fingerprint), with the same parts attached. Returns the recorder's counts at the
+        checkpoint (``spikes``, ``traces``, ``outputs``, ``snapshots``), to which a run file is
+        truncated when the run resumes.
         """
         with h5py.File(path, "r") as f:
             if f.attrs.get("format_name") != CHECKPOINT_FORMAT:
                 raise ValueError(f"{path} is not a reservoir checkpoint")
-            if int(f.attrs["format_version"]) != CHECKPOINT_VERSION:
+            if int(f.attrs["format_version"]) not in SUPPORTED_CHECKPOINT_VERSIONS:
                 raise ValueError(f"{path} has checkpoint format version {f.attrs['format_version']}; "
-                                 f"this reservoir reads version {CHECKPOINT_VERSION}")
+                                 f"this reservoir reads versions {list(SUPPORTED_CHECKPOINT_VERSIONS)}")
             if f.attrs["fingerprint"] != self.fingerprint():
                 raise ValueError(f"{path} was saved by a different network, input or seed; "
                                  "restore it into a simulation built from the same configuration")
+            saved_parts = set(f["attached"]) if "attached" in f else set()
+            if saved_parts != set(self.attached):
+                raise ValueError(f"{path} holds the state of {sorted(saved_parts)}, this simulation has "
+                                 f"{sorted(self.attached)} attached")
             for name in ("v", "u", "filter_state", "filter_aux", "noise_state"):
                 getattr(self, name)[:] = f[f"state/{name}"][:]
             if self.readouts is not None:
-                for name, values in self.readouts.state_arrays().items():
-                    values[...] = f[f"readouts/{name}"][...]
+                self.readouts.set_state({name: ds[()] for name, ds in f["readouts"].items()})
+            for part, obj in self.attached.items():
+                obj.set_state({name: ds[()] for name, ds in f[f"attached/{part}"].items()})
             self.step = int(f.attrs["step"])
             return {key.removesuffix("_written"): int(value) for key, value in f.attrs.items()
                     if key.endswith("_written")}

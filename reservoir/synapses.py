@@ -17,7 +17,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .kernels import FILTER_CODES
+
+
+FILTER_CODES = {"delta": 0, "exponential": 1, "double_exponential": 2}
+"""Kernel codes of the filter kinds (shared by the synaptic filters and the readouts' trace bank)."""
 
 
 @dataclass(frozen=True)

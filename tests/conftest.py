@@ -1,14 +1,12 @@
 import pytest
 
-import reservoir.kernels as kernels
-import reservoir.simulation as simulation
+from .helpers import interpret_kernels
 
 
 @pytest.fixture(params=["compiled", "interpreted"])
 def kernel_mode(request, monkeypatch):
-    """Run a kernel test body compiled and as plain Python (``py_func``, like NUMBA_DISABLE_JIT)."""
+    """Run a test body with the compiled kernels, and again with every kernel of the package as
+    plain Python (``py_func``, like ``NUMBA_DISABLE_JIT=1`` but for this test only)."""
     if request.param == "interpreted":
-        monkeypatch.setattr(kernels, "_dv_dt", kernels._dv_dt.py_func)
-        monkeypatch.setattr(kernels, "_du_dt", kernels._du_dt.py_func)
-        monkeypatch.setattr(simulation, "simulate_chunk", kernels.simulate_chunk.py_func)
+        interpret_kernels(monkeypatch)
     return request.param

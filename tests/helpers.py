@@ -36,3 +36,53 @@ def drive(network, n_steps, amplitude, seed=0):
     ], axis=1) * amplitude
     subsets = [np.sort(rng.choice(n, size=n // 3, replace=False)) for _ in range(3)]
     return ExternalInput.from_subsets(signal, subsets, gains=[1.0, 0.8, 1.2])
+
+
+def package_kernels():
+    """Every compiled kernel of the package: ``{"module.name": dispatcher}`` (each listed once,
+    under the module that defines it)."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import reservoir
+
+    kernels = {}
+    for info in pkgutil.walk_packages(reservoir.__path__, "reservoir."):
+        if info.name.startswith(("reservoir.experiment", "reservoir.backends", "reservoir.__main__")):
+            continue  # the experiment layer and the Brian2 backend hold no kernels
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == info.name:
+                kernels[f"{info.name}.{name}"] = value
+    return kernels
+
+
+def interpret_kernels(monkeypatch, record=None):
+    """Replace every compiled kernel, wherever the package refers to it, by its plain-Python
+    body, so a call runs interpreted all the way down (each kernel looks up the others by
+    name). With a set ``record``, each kernel adds its qualified name when it runs."""
+    import sys
+
+    from numba.core.registry import CPUDispatcher
+
+    kernels = package_kernels()
+    names = {id(d): name for name, d in kernels.items()}
+    for module_name, module in list(sys.modules.items()):
+        if not (module_name == "reservoir" or module_name.startswith("reservoir.")) or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, CPUDispatcher) and id(value) in names:
+                monkeypatch.setattr(module, attr, _recording(value.py_func, names[id(value)], record))
+
+
+def _recording(function, name, record):
+    if record is None:
+        return function
+
+    def wrapper(*args, **kwargs):
+        record.add(name)
+        return function(*args, **kwargs)
+
+    return wrapper

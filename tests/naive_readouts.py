@@ -1,8 +1,10 @@
-"""Slow NumPy twin of the readout kernel (``reservoir/readout_kernel.py``) and the replay.
+"""Slow NumPy twins of the readout kernel (``reservoir/readouts/kernel.py``) and of the
+three-factor rule's stand-alone loop (``reservoir.rules.three_factor.online_rows``).
 
-It replays the readouts over a recorded spike raster: without feedback the readouts do not
-act on the network, so the engine's own spikes are a valid input. Outputs are plain dot
-products (the kernel sums in eight interleaved partial sums), so agreement is to rounding.
+The readout twin replays the readouts over a recorded spike raster: without feedback the
+readouts do not act on the network, so the engine's own spikes are a valid input. Outputs are
+plain dot products (the kernel sums in eight interleaved partial sums), so agreement is to
+rounding.
 """
 from __future__ import annotations
 
@@ -13,16 +15,47 @@ from reservoir.readouts import Readouts
 from .naive_rls import naive_rls_step
 
 
+def naive_gate(k, window_gate, error, gate_kind, threshold, group_of, z):
+    """The three-factor gate of unit ``k`` (window, surprise or selective)."""
+    gate = window_gate
+    if gate_kind == 1 and not abs(error) > threshold:
+        gate = 0.0
+    if gate_kind == 2:
+        group = np.flatnonzero(group_of == group_of[k])
+        winner = group[np.argmax(z[group])]  # ties: the lowest index
+        gate = gate if winner == k else 0.0
+    return gate
+
+
+def naive_three_factor_update(weights, z, targets_row, gates_row, units, rule, eligibility, dt):
+    """``w_k += eta g (y - z) E dt``, then decay and bounds, for each listed unit."""
+    for k in units:
+        error = targets_row[k] - z[k]
+        gate = naive_gate(k, gates_row[k], error, rule.gate_kind[k], rule.surprise_threshold[k], rule.group_of, z)
+        if gate:
+            new = weights[k] + rule.learning_rate[k] * gate * error * dt * eligibility[rule.eligibility_of[k]]
+            new = new - rule.weight_decay_per_ms[k] * dt * weights[k]
+            weights[k] = np.clip(new, rule.weight_min[k], rule.weight_max[k])
+
+
+def naive_eligibility(eligibility, rule, x, z):
+    for s in range(eligibility.shape[0]):
+        h = z[rule.eligibility_post[s]] if rule.eligibility_post[s] >= 0 else 1.0
+        eligibility[s] = eligibility[s] * rule.eligibility_decay[s] + (1 - rule.eligibility_decay[s]) * h * x
+
+
 def naive_readouts(readouts: Readouts, spike_steps, spike_ids, n_steps, teacher):
     """Run fresh copies of ``readouts``' initial state over a raster; returns outputs, weights, P."""
     cfg = readouts.config
     n = readouts.n_neurons
     dt = readouts.dt_ms
-    banks = [t.coefficients(dt) for t in cfg.traces]
+    banks = [t.synaptic_filter().coefficients(dt) for t in cfg.traces]
+    kinds = [t.kind for t in cfg.traces]
     traces = np.zeros((len(banks), n))
     aux = np.zeros((len(banks), n))
     weights = readouts.weights.copy()
-    eligibility = np.zeros_like(readouts.eligibility)
+    rule = readouts.three_factor
+    eligibility = np.zeros_like(rule.eligibility)
     P = np.eye(readouts.n_features) / readouts.rls_config.alpha if readouts.rls_config else None
     signals = teacher.chunk(0, n_steps)
     outputs = []
@@ -31,8 +64,8 @@ def naive_readouts(readouts: Readouts, spike_steps, spike_ids, n_steps, teacher)
         by_step.setdefault(int(s), []).append(int(i))
     for step in range(n_steps):
         fired = by_step.get(step, [])
-        for b, (kind, d1, d2, jump) in enumerate(banks):
-            if kind == 1:
+        for b, (kind, (d1, d2, jump)) in enumerate(zip(kinds, banks)):
+            if kind == "exponential":
                 traces[b] = traces[b] * d1
                 traces[b, fired] += jump
             else:
@@ -42,27 +75,34 @@ def naive_readouts(readouts: Readouts, spike_steps, spike_ids, n_steps, teacher)
         x = traces.ravel()
         z = weights @ x
         z = np.where(readouts.rectify & (z < 0), 0.0, z)
-        for s in range(eligibility.shape[0]):
-            h = z[readouts.eligibility_post[s]] if readouts.eligibility_post[s] >= 0 else 1.0
-            eligibility[s] = eligibility[s] * readouts.eligibility_decay[s] + (1 - readouts.eligibility_decay[s]) * h * x
-        for k in readouts.online_units:
-            error = signals.targets[step, k] - z[k]
-            gate = signals.gates[step, k]
-            if readouts.gate_kind[k] == 1 and not abs(error) > readouts.threshold[k]:
-                gate = 0.0
-            if readouts.gate_kind[k] == 2:
-                group = np.flatnonzero(readouts.group_of == readouts.group_of[k])
-                winner = group[np.argmax(z[group])]
-                gate = gate if winner == k else 0.0
-            if gate:
-                new = weights[k] + readouts.learning_rate[k] * gate * error * dt * eligibility[readouts.eligibility_of[k]]
-                new = new - readouts.weight_decay[k] * dt * weights[k]
-                weights[k] = np.clip(new, readouts.w_min[k], readouts.w_max[k])
-        if P is not None and signals.learn[step] and step % readouts.rls_every == 0:
+        naive_eligibility(eligibility, rule, x, z)
+        naive_three_factor_update(weights, z, signals.targets[step], signals.gates[step], rule.online_units, rule,
+                                  eligibility, dt)
+        if P is not None and signals.learn[step] and step % readouts.rls_config.learn_every_steps == 0:
             units = readouts.rls_units
-            form = readouts.rls_config.decoder_form
             P, new_w, _ = naive_rls_step(P, weights[units], x, signals.targets[step, units],
-                                         readouts.rls_forgetting, form)
+                                         readouts.rls_config.forgetting, readouts.rls_config.decoder_form)
             weights[units] = new_w
         outputs.append(z.copy())
     return np.array(outputs), weights, P
+
+
+def naive_online_rows(learner, X, Y, gates=None):
+    """Twin of :meth:`ThreeFactorReadout.fit` (from zero weights and traces): outputs per row,
+    final weights."""
+    from reservoir.rules.three_factor import three_factor_state
+
+    n_outputs = Y.shape[1]
+    rule = three_factor_state([learner.config] * n_outputs, np.zeros(n_outputs, dtype=np.int64), X.shape[1],
+                              learner.dt_ms)
+    weights = np.zeros((n_outputs, X.shape[1]))
+    eligibility = np.zeros_like(rule.eligibility)
+    gates = np.ones_like(Y) if gates is None else np.broadcast_to(gates, Y.shape)
+    outputs = []
+    for x, y, g in zip(X, Y, gates):
+        z = weights @ x
+        z = np.maximum(z, 0.0) if learner.rectify else z
+        naive_eligibility(eligibility, rule, x, z)
+        naive_three_factor_update(weights, z, y, g, rule.online_units, rule, eligibility, learner.dt_ms)
+        outputs.append(z)
+    return np.array(outputs), weights

@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from reservoir.cli import main
+from reservoir.experiment.cli import main
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "reservoir.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "reservoir", *args], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["simulate", "--help"], ["presets", "--help"]])

@@ -11,8 +11,8 @@ from analysis.decodability import main as decodability_main
 from analysis.decodability import when_decodability
 from analysis.features import trial_features
 from analysis.io import load_run
-from reservoir.experiment import load_experiment
-from reservoir.runner import _prepare, run_experiment
+from analysis.whatwhen import WhatWhenDesign
+from reservoir.experiment import load_experiment, run_experiment
 
 from .naive_features import naive_trial_traces
 from .test_experiments import EXPERIMENTS
@@ -28,7 +28,8 @@ def _run(tmp_path_factory, name, n_trials=N_TRIALS, **overrides):
     config = load_experiment(EXPERIMENTS / "whatwhen_deterministic.toml", base)
     out = tmp_path_factory.mktemp(name)
     run_experiment(config, out, progress=False, overwrite=True)
-    return _prepare(config)[2], load_run(out)
+    run = load_run(out)
+    return WhatWhenDesign.from_run(run), run
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def deterministic(tmp_path_factory):
 
 
 def test_trial_features_agree_with_the_step_by_step_twin(deterministic):
-    task, run = deterministic
+    design, run = deterministic
     onsets = run.tables["trials"]["onset_step"][:3] * run.dt_ms
     fast = trial_features(run, onsets, 800.0, every_ms=5.0)
     exact = trial_features(run, onsets, 800.0, every_ms=5.0, lead_in_ms=100.0, dtype=np.float64)
@@ -50,35 +51,41 @@ def test_trial_features_agree_with_the_step_by_step_twin(deterministic):
 
 
 def test_ideal_readout_predicts_the_outcome_frequency_when_trials_are_identical(deterministic):
-    task, run = deterministic
-    result = when_decodability(task, run)
+    design, run = deterministic
+    result = when_decodability(design, run, test_fraction=0.5)  # enough held-out omissions of two cues
     table = run.tables["trials"]
     train = np.arange(result["n_train"])
+    with_omissions = 0
     for ci, entry in enumerate(result["cues"]):
         mine = train[table["cue"][train] == ci]
         frequency = np.mean(table["identity"][mine] >= 0)  # least squares on identical features -> the mean
-        assert entry["omission_amplitude"] is None or abs(entry["omission_amplitude"] - frequency) < 0.1, entry
+        if entry["n_omissions"] == 0:
+            assert entry["omission_amplitude"] is None, entry
+        else:
+            assert abs(entry["omission_amplitude"] - frequency) < 0.1, entry
+            with_omissions += 1
         t = np.array(result["time_ms"])
-        box = (t >= entry["latency_ms"]) & (t < entry["latency_ms"] + task.config.outcome_ms)
+        box = (t >= entry["latency_ms"]) & (t < entry["latency_ms"] + design.outcome_ms)
         assert np.abs(np.array(entry["curve"]) - frequency * box).mean() < 0.05  # time-locked, 0 elsewhere
-        assert 0 <= entry["peak_error_ms"] < task.config.outcome_ms
+        assert 0 <= entry["peak_error_ms"] < design.outcome_ms
+    assert with_omissions >= 2  # the omission check ran for at least two cues
 
 
 def test_ideal_readout_detects_rather_than_predicts_when_the_outcome_enters_the_reservoir(tmp_path_factory):
-    task, run = _run(tmp_path_factory, "with_outcome", task={"outcome_amplitude": 10.0})
-    result = when_decodability(task, run)
+    design, run = _run(tmp_path_factory, "with_outcome", task={"outcome_amplitude": 10.0})
+    result = when_decodability(design, run)
     high = max(result["cues"], key=lambda e: e["p_outcome"] if e["omission_amplitude"] is not None else -1)
     assert high["omission_amplitude"] < 0.5 * high["p_outcome"], high
     assert result["test_r2"] > 0.8  # the outcome trials themselves are fitted well
 
 
 def test_offline_rule_replays_what_the_engine_learned(deterministic):
-    task, run = deterministic
+    design, run = deterministic
     rate = next(g for g in run.config["readouts"]["groups"] if g["name"] == "when")["three_factor"]["learning_rate"]
     snapshot_ms = 12000.0  # after 10 trials
     k = int(np.flatnonzero(np.isclose(run.snapshot_time_ms, snapshot_ms))[0])
-    engine = run.weight_snapshots()[k, task.when_column]
-    offline = rule_convergence(task, run, [rate], n_trials=10, trials_from_run=True)
+    engine = run.weight_snapshots()[k, design.when_column]
+    offline = rule_convergence(design, run, [rate], n_trials=10, trials_from_run=True)
     np.testing.assert_allclose(offline["runs"][0]["weights"], engine, rtol=1e-6, atol=1e-9)
 
 
@@ -88,9 +95,9 @@ def noisy(tmp_path_factory):
 
 
 def test_offline_rule_refuses_noisy_runs(noisy):
-    task, run = noisy
+    design, run = noisy
     with pytest.raises(NotDeterministicError, match="network.noise = 0"):
-        rule_convergence(task, run, [0.01], n_trials=5)
+        rule_convergence(design, run, [0.01], n_trials=5)
 
 
 def test_command_lines_write_their_results_and_refuse_bad_input(deterministic, noisy, capsys):
@@ -109,8 +116,8 @@ def test_command_lines_write_their_results_and_refuse_bad_input(deterministic, n
 
 
 def test_offline_rule_reports_divergence(deterministic):
-    task, run = deterministic
-    result = rule_convergence(task, run, [0.01, 50.0], n_trials=20, checkpoints=[20])
+    design, run = deterministic
+    result = rule_convergence(design, run, [0.01, 50.0], n_trials=20, checkpoints=[20])
     stable, unstable = result["runs"]
     assert stable["diverged_at_trial"] is None and len(stable["history"]) == 1
     assert unstable["diverged_at_trial"] is not None and unstable["history"] == []

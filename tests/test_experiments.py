@@ -5,10 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reservoir.cli import main
 from reservoir.config import ConfigError
-from reservoir.experiment import load_experiment
-from reservoir.runner import run_experiment
+from reservoir.experiment import load_experiment, make_simulation, prepare, run_experiment
+from reservoir.experiment.cli import main
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -94,16 +93,14 @@ def test_cue_bump_learns_a_bump_at_the_latency(tmp_path):
 
 @pytest.mark.parametrize("mode", ["replay", "batch_replay"])
 def test_offline_consolidation_learns_between_trials(tmp_path, mode):
-    from reservoir.runner import _prepare, _simulation
-
     overrides = {"duration_ms": 12 * 600.0, "network": {"n_neurons": 300},
                  "task": {"n_trials": 12, "test_trials": 4},
                  "readouts": {"groups": {"0": {"three_factor": {
                      "consolidation": {"mode": mode, "n_replay": 2, "batch_every_trials": 4}}}}}}
     config = load_experiment(EXPERIMENTS / "three_factor_cue_bump.toml", overrides)
-    prepared = _prepare(config)
-    sim = _simulation(config, prepared, recorder=None, progress=False)
-    task = prepared[2]
+    prepared = prepare(config)
+    sim = make_simulation(config, prepared)
+    task = prepared.task
     history = []
     for index, segment in enumerate(task.segments()):
         sim.run(n_steps=segment.n_steps)

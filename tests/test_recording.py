@@ -5,7 +5,7 @@ import pytest
 from analysis import load_run
 from reservoir import resolve_config
 from reservoir.recording import FORMAT_VERSION, FileFormatError
-from reservoir.runner import simulate
+from reservoir.experiment import simulate
 
 
 @pytest.fixture(scope="module")

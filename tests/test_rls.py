@@ -14,10 +14,8 @@ from reservoir.rules import rls
 from reservoir.rules.rls import (DECODER_FORMS, RLSReadout, rls_flush, rls_initial_P, rls_pending_state,
                                  rls_reset, rls_update, rls_update_fused, symmetric_P)
 
+from .helpers import interpret_kernels
 from .naive_rls import naive_rls_run
-
-_KERNELS = ["_pairwise_lane_sum", "_upper_matvec", "_upper_rank_one", "_fused_pass", "_decoder_step",
-            "rls_update", "rls_update_fused", "rls_flush", "_fit_rows"]
 
 
 @pytest.fixture(params=["compiled", "interpreted"])
@@ -28,9 +26,7 @@ def rls_kernels(request, monkeypatch):
     Python) still go through several lane blocks and a non-trivial pairwise halving.
     """
     if request.param == "interpreted":
-        for name in _KERNELS:
-            kernel = getattr(rls, name)
-            monkeypatch.setattr(rls, name, getattr(kernel, "py_func", kernel))  # plain under NUMBA_DISABLE_JIT
+        interpret_kernels(monkeypatch)
         monkeypatch.setattr(rls, "_DOT_LANES", 4)
     return SimpleNamespace(mode=request.param, update=rls.rls_update, update_fused=rls.rls_update_fused,
                            flush=rls.rls_flush)

@@ -7,7 +7,7 @@ from reservoir.network import Network
 from reservoir.neurons import NeuronParameters
 from reservoir.connectivity import Connectivity
 from reservoir.recording import RunFileRecorder
-from reservoir.runner import simulate
+from reservoir.experiment import simulate
 from reservoir.synapses import SynapticFilter
 
 from .helpers import drive, small_network
@@ -38,10 +38,8 @@ def test_full_spike_buffer_is_flushed_and_resumed():
     network = netm()
     reference = Simulation(network, seed=4)
     reference.run(n_steps=400)
-    tight = Simulation(network, seed=4, chunk_steps=400)
     n = network.n_neurons
-    tight._spike_steps = np.zeros(n + 5, dtype=np.int64)  # room for barely more than one step
-    tight._spike_ids = np.zeros(n + 5, dtype=np.int32)
+    tight = Simulation(network, seed=4, chunk_steps=400, spike_buffer_events=n + 5)  # barely more than one step
     tight.run(n_steps=400)
     for a, b in zip(spikes_and_state(reference), spikes_and_state(tight)):
         np.testing.assert_array_equal(a, b)
@@ -96,7 +94,7 @@ def test_checkpoint_refuses_another_network(tmp_path):
 
 
 def test_resumed_run_file_equals_uninterrupted_run_file(tmp_path):
-    from reservoir.runner import resume
+    from reservoir.experiment import resume
 
     base = {"duration_ms": 300, "seed": 8, "network": {"n_neurons": 150}, "recording": {"trace_neurons": [3]}}
     cfg = resolve_config("izhikevich2003", base)

@@ -60,7 +60,7 @@ def test_reset_state_keeps_the_weights_and_starts_the_trace_afresh():
     fresh = ThreeFactorReadout(learning_rate=0.1, tau_eligibility_ms=20.0).fit(X[:1], Y[:1], gates=0.0)
     fresh.weights_[:] = weights  # the explicit fresh state: trained weights, zero trace and output
     fresh.eligibility_[:] = 0.0
-    fresh._z[:] = 0.0
+    fresh.z_[:] = 0.0
     learner.partial_fit(X[200:], Y[200:])
     fresh.partial_fit(X[200:], Y[200:])
     np.testing.assert_array_equal(learner.weights_, fresh.weights_)

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from reservoir.config import ConfigError
-from reservoir.experiment import load_experiment
-from reservoir.runner import _prepare, run_experiment
+from reservoir.experiment import load_experiment, prepare, run_experiment
 
 from .test_experiments import EXPERIMENTS
 
@@ -18,7 +17,7 @@ def _config(**task):
 
 def test_schedule_follows_the_probabilities_and_blocks():
     config = _config()
-    network, readouts, task, external, teacher = _prepare(config)
+    task = prepare(config).task
     table = task.table
     assert len(table["trial"]) == 400 and np.all(np.diff(table["onset_step"]) == task.steps(1200.0))
     assert np.all(table["block"][:200] == 0) and np.all(table["block"][200:] == 1)
@@ -33,7 +32,8 @@ def test_schedule_follows_the_probabilities_and_blocks():
 
 def test_targets_gates_and_inputs_line_up_with_the_trial_table():
     config = _config()
-    _, readouts, task, external, teacher = _prepare(config)
+    prepared = prepare(config)
+    task, external, teacher = prepared.task, prepared.external_input, prepared.teacher
     table = task.table
     when = task.when_column
     for row in range(5):
@@ -94,7 +94,8 @@ def test_short_run_moves_the_readouts_towards_their_targets(tmp_path):
 def test_cue_patterns_reach_every_excitatory_neuron_with_their_own_gains():
     config = load_experiment(EXPERIMENTS / "whatwhen.toml", {**SMALL, "task": {"cue_fraction": 1.0,
                                                                                 "cue_gain_spread": 0.5}})
-    network, _, task, external, _ = _prepare(config)
+    prepared = prepare(config)
+    network, external = prepared.network, prepared.external_input
     n_exc = int(network.neurons.is_excitatory.sum())
     for cue in range(len(config.task.cues)):
         span = slice(external.indptr[cue], external.indptr[cue + 1])

@@ -14,8 +14,8 @@ import pytest
 from analysis.convergence import rule_convergence
 from analysis.decodability import when_decodability
 from analysis.io import load_run
-from reservoir.experiment import load_experiment
-from reservoir.runner import _prepare, run_experiment
+from analysis.whatwhen import WhatWhenDesign
+from reservoir.experiment import load_experiment, run_experiment
 
 from .test_experiments import EXPERIMENTS
 
@@ -29,7 +29,8 @@ def _run(tmp_path_factory, experiment, name, overrides=None):
     config = load_experiment(EXPERIMENTS / experiment, overrides or {})
     out = tmp_path_factory.mktemp(name)
     run_experiment(config, out, progress=False, overwrite=True)
-    return _prepare(config)[2], load_run(out), json.loads((out / "metrics.json").read_text())
+    run = load_run(out)
+    return WhatWhenDesign.from_run(run), run, json.loads((out / "metrics.json").read_text())
 
 
 @pytest.fixture(scope="module")

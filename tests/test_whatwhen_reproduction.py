@@ -6,7 +6,7 @@ fails) and the results page gets updated. Numbers: docs/results-whatwhen.md.
 """
 import pytest
 
-from analysis.reproduce import main as reproduce
+from reservoir.experiment.reproduce import main as reproduce
 
 from .test_experiments import EXPERIMENTS
 

@@ -73,17 +73,75 @@ References
 from __future__ import annotations
 
 import numbers
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numba import njit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DECODER_FORMS = {"textbook": 0, "nicola_clopath": 1}
 """Names of the decoder steps and their codes for the kernels' ``decoder_form`` argument."""
 
 _DOT_LANES = 128
 """Interleaved partial sums of the row dot products in the upper-triangle pass (fixes the order)."""
+
+
+class RLSConfig(BaseModel):
+    """Configuration section of an ``rls`` readout group (FORCE training).
+
+    ``alpha``: P(0) = I/alpha (regulariser and inverse learning rate); ``learn_every_steps``:
+    one RLS event every this many steps (Nicola & Clopath: 20 steps of 0.04 ms);
+    ``forgetting``: lambda in (0, 1]; ``decoder_form``: ``textbook`` (Sussillo & Abbott, new
+    ``P r``) or ``nicola_clopath`` (old ``P r``, as in the ModelDB listing). Numbers must be
+    finite (no strings or booleans standing in for them).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    alpha: float = Field(1.0, gt=0.0, strict=True, allow_inf_nan=False,
+                         description="`P(0) = I / alpha`: ridge regulariser and inverse learning rate")
+    learn_every_steps: int = Field(1, ge=1, description="steps between RLS events")
+    forgetting: float = Field(1.0, gt=0.0, le=1.0, strict=True, allow_inf_nan=False,
+                              description="forgetting factor lambda in (0, 1]; 1 is plain RLS")
+    decoder_form: Literal["textbook", "nicola_clopath"] = Field(
+        "textbook", description="weight step with the new `P r` (Sussillo & Abbott) or the old one (Nicola & Clopath's code)")
+
+
+class RLSState(NamedTuple):
+    """The state of RLS readout units ``unit_start .. unit_stop - 1`` (all share one ``P``).
+
+    Built by :func:`rls_state`, for the engine's readouts and for :class:`RLSReadout` alike;
+    ``P`` is stored as its upper triangle with a pending rank-one correction (module docstring).
+    """
+
+    unit_start: int
+    unit_stop: int
+    P: np.ndarray
+    pending_pr: np.ndarray
+    pending_coefficients: np.ndarray
+    learn_every_steps: int
+    forgetting: float
+    decoder_form: int
+    """:data:`DECODER_FORMS`."""
+    pr_scratch: np.ndarray
+    errors: np.ndarray
+    """A-priori errors of the units at the current event (work array)."""
+
+
+def rls_state(config: RLSConfig | None, n_features: int, unit_start: int = 0, unit_stop: int = 0) -> RLSState:
+    """RLS state for units ``unit_start .. unit_stop - 1`` over ``n_features`` features,
+    ``P = I / alpha`` with nothing pending; with ``config = None`` an inert state of the right
+    types (no units, empty ``P``)."""
+    if config is None:
+        P, pending_pr, pending_coefficients = np.zeros((0, 0)), np.zeros(0), np.array([0.0, 1.0])
+        every, forgetting, form = 1, 1.0, 0
+    else:
+        P = rls_initial_P(n_features, config.alpha)
+        pending_pr, pending_coefficients = rls_pending_state(n_features)
+        every, forgetting, form = config.learn_every_steps, config.forgetting, DECODER_FORMS[config.decoder_form]
+    return RLSState(unit_start=int(unit_start), unit_stop=int(unit_stop), P=P, pending_pr=pending_pr,
+                    pending_coefficients=pending_coefficients, learn_every_steps=int(every), forgetting=float(forgetting),
+                    decoder_form=int(form), pr_scratch=np.zeros(max(n_features, 1)),
+                    errors=np.zeros(max(unit_stop - unit_start, 1)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,11 +410,12 @@ def rls_flush(P, pending_pr, pending_coefficients):
 
 
 @njit(cache=True)
-def _fit_rows(P, pending_pr, pending_coefficients, R, Y, weights, forgetting, decoder_form, pr_scratch,
-              errors, prior_errors):
-    """Fused RLS events over the rows of ``R`` in order; ``prior_errors[t]`` gets row ``t``'s a-priori errors."""
+def fit_rows(state, R, Y, weights, prior_errors):
+    """Fused RLS events (:class:`RLSState` ``state``) over the rows of ``R`` in order;
+    ``prior_errors[t]`` gets row ``t``'s a-priori errors ``w r - y``."""
     n_outputs = weights.shape[0]
     n_features = R.shape[1]
+    errors = state.errors
     for t in range(R.shape[0]):
         r = R[t]
         for k in range(n_outputs):
@@ -365,25 +424,28 @@ def _fit_rows(P, pending_pr, pending_coefficients, R, Y, weights, forgetting, de
                 z += weights[k, j] * r[j]
             errors[k] = z - Y[t, k]
             prior_errors[t, k] = errors[k]
-        rls_update_fused(P, pending_pr, pending_coefficients, r, weights, errors, forgetting, decoder_form,
-                         pr_scratch)
+        rls_update_fused(state.P, state.pending_pr, state.pending_coefficients, r, weights, errors, state.forgetting,
+                         state.decoder_form, state.pr_scratch)
 
 
 # ---------------------------------------------------------------------------------------------
 # Helpers (Python)
 # ---------------------------------------------------------------------------------------------
 
-def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"alpha must be a finite number > 0 (P(0) = I / alpha), got {alpha!r}")
-    return float(alpha)
+def validated_config(**settings) -> RLSConfig:
+    """:class:`RLSConfig` of ``settings``, or a ``ValueError`` naming each bad setting.
 
-
-def _check_forgetting(forgetting):
-    if (isinstance(forgetting, bool) or not isinstance(forgetting, numbers.Real)
-            or not (0.0 < forgetting <= 1.0)):
-        raise ValueError(f"forgetting must be a number in (0, 1], got {forgetting!r}")
-    return float(forgetting)
+    The one validation of the rule's parameters, for the configuration files, the learner and
+    the functions here (``learn_every`` is the learner's name for ``learn_every_steps``).
+    """
+    names = {"learn_every": "learn_every_steps"}
+    try:
+        return RLSConfig(**{names.get(key, key): value for key, value in settings.items()})
+    except ValidationError as error:
+        given = {names.get(key, key): key for key in settings}
+        problems = [f"{given.get(str(p['loc'][0]), p['loc'][0])}: {p['msg']} (got {p['input']!r})"
+                    for p in error.errors()]
+        raise ValueError("; ".join(problems)) from None
 
 
 def _check_count(name, value, allow_none=False):
@@ -408,7 +470,7 @@ def rls_initial_P(n_features, alpha):
            [0., 2.]])
     """
     n_features = _check_count("n_features", n_features)
-    alpha = _check_alpha(alpha)
+    alpha = validated_config(alpha=alpha).alpha
     return np.eye(n_features) / alpha
 
 
@@ -425,7 +487,7 @@ def rls_reset(P, alpha, pending_pr=None, pending_coefficients=None):
     array([[0.25, 0.  ],
            [0.  , 0.25]])
     """
-    alpha = _check_alpha(alpha)
+    alpha = validated_config(alpha=alpha).alpha
     if P.ndim != 2 or P.shape[0] != P.shape[1]:
         raise ValueError(f"P must be a square matrix, got shape {P.shape}")
     P[...] = 0.0
@@ -521,6 +583,8 @@ class RLSReadout:
     P_ : ndarray, shape (F, F)
         Full symmetric copy of the inverse-correlation estimate (a property: each read flushes
         the pending correction and copies; see the module docstring on the lazy storage).
+    state_ : RLSState
+        The rule's state (the stored upper-triangle ``P`` and its pending correction).
     n_updates_ : int
         RLS events performed since the last reset.
     prior_errors_ : ndarray, shape (T, K)
@@ -563,36 +627,32 @@ class RLSReadout:
                  decoder_form="textbook", learn_every=1):
         self.n_features = _check_count("n_features", n_features, allow_none=True)
         self.n_outputs = _check_count("n_outputs", n_outputs, allow_none=True)
-        self.alpha = _check_alpha(alpha)
-        self.forgetting = _check_forgetting(forgetting)
-        if decoder_form not in DECODER_FORMS:
-            raise ValueError(f"decoder_form must be one of {sorted(DECODER_FORMS)}, got {decoder_form!r}")
-        self.decoder_form = decoder_form
-        self.learn_every = _check_count("learn_every", learn_every)
+        self.config = validated_config(alpha=alpha, forgetting=forgetting, decoder_form=decoder_form,
+                                       learn_every=learn_every)
+        self.alpha = self.config.alpha
+        self.forgetting = self.config.forgetting
+        self.decoder_form = self.config.decoder_form
+        self.learn_every = self.config.learn_every_steps
         self.weights_ = None
         self.n_updates_ = 0
         self.prior_errors_ = None
-        self._P = None
+        self.state_: RLSState | None = None
         if self.n_features is not None and self.n_outputs is not None:
             self._allocate()
 
     # state -----------------------------------------------------------------------------------
     def _allocate(self):
-        n_features, n_outputs = self.n_features, self.n_outputs
-        self._P = rls_initial_P(n_features, self.alpha)
-        self._pending_pr, self._pending_coefficients = rls_pending_state(n_features)
-        self._pr_scratch = np.zeros(n_features)
-        self._errors = np.zeros(n_outputs)
-        self.weights_ = np.zeros((n_outputs, n_features))
+        self.state_ = rls_state(self.config, self.n_features, 0, self.n_outputs)
+        self.weights_ = np.zeros((self.n_outputs, self.n_features))
         self.n_updates_ = 0
 
     @property
     def P_(self):
         """Full symmetric copy of ``P`` (flushes the pending correction first)."""
-        if self._P is None:
+        if self.state_ is None:
             raise ValueError("the readout has no state yet: give n_features and n_outputs or call fit/partial_fit")
-        rls_flush(self._P, self._pending_pr, self._pending_coefficients)
-        return symmetric_P(self._P)
+        rls_flush(self.state_.P, self.state_.pending_pr, self.state_.pending_coefficients)
+        return symmetric_P(self.state_.P)
 
     def reset(self, reset_weights=False):
         """Reset ``P`` to ``I / alpha`` (clearing any pending correction); zero the weights if asked.
@@ -607,9 +667,9 @@ class RLSReadout:
         -------
         self
         """
-        if self._P is None:
+        if self.state_ is None:
             return self
-        rls_reset(self._P, self.alpha, self._pending_pr, self._pending_coefficients)
+        rls_reset(self.state_.P, self.alpha, self.state_.pending_pr, self.state_.pending_coefficients)
         if reset_weights:
             self.weights_[...] = 0.0
         self.n_updates_ = 0
@@ -667,13 +727,12 @@ class RLSReadout:
         self
         """
         R, Y = self._rows(r, target)
-        if self._P is None:
+        if self.state_ is None:
             self.n_features = R.shape[1] if self.n_features is None else self.n_features
             self.n_outputs = Y.shape[1] if self.n_outputs is None else self.n_outputs
             self._allocate()
         prior_errors = np.empty((R.shape[0], self.n_outputs))
-        _fit_rows(self._P, self._pending_pr, self._pending_coefficients, R, Y, self.weights_, self.forgetting,
-                  DECODER_FORMS[self.decoder_form], self._pr_scratch, self._errors, prior_errors)
+        fit_rows(self.state_, R, Y, self.weights_, prior_errors)
         self.prior_errors_ = prior_errors
         self.n_updates_ += R.shape[0]
         return self
@@ -715,19 +774,3 @@ class RLSReadout:
         return (f"RLSReadout(n_features={self.n_features}, n_outputs={self.n_outputs}, alpha={self.alpha}, "
                 f"forgetting={self.forgetting}, decoder_form={self.decoder_form!r}, "
                 f"learn_every={self.learn_every})")
-
-
-class RLSConfig(BaseModel):
-    """Configuration section of an ``rls`` readout group (FORCE training).
-
-    ``alpha``: P(0) = I/alpha (regulariser and inverse learning rate); ``learn_every_steps``:
-    one RLS event every this many steps (Nicola & Clopath: 20 steps of 0.04 ms);
-    ``forgetting``: lambda in (0, 1]; ``decoder_form``: ``textbook`` (Sussillo & Abbott, new
-    ``P r``) or ``nicola_clopath`` (old ``P r``, as in the ModelDB listing).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    alpha: float = Field(1.0, gt=0.0)
-    learn_every_steps: int = Field(1, ge=1)
-    forgetting: float = Field(1.0, gt=0.0, le=1.0)
-    decoder_form: Literal["textbook", "nicola_clopath"] = "textbook"

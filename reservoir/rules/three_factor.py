@@ -38,7 +38,7 @@ not public, so the rule's form here is the project's choice, see docs/design-cho
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
 from numba import njit
@@ -51,7 +51,9 @@ class ConsolidationConfig(BaseModel):
     """When the rule's updates happen: online, or by replaying stored windows between chunks."""
 
     model_config = ConfigDict(extra="forbid")
-    mode: Literal["online", "replay", "batch_replay"] = "online"
+    mode: Literal["online", "replay", "batch_replay"] = Field(
+        "online", description="`online` (every step), `replay` (stored window replayed after each trial), "
+                              "`batch_replay` (windows replayed together every `batch_every_trials`)")
     n_replay: int = Field(1, ge=1, description="replays of each stored window")
     batch_every_trials: int = Field(10, ge=1, description="batch_replay: replay after this many trials")
 
@@ -61,13 +63,16 @@ class ThreeFactorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     learning_rate: float = Field(1e-3, gt=0.0, description="eta, per ms")
-    tau_eligibility_ms: float = Field(100.0, gt=0.0)
-    post_factor: Literal["none", "output"] = "none"
-    gate: Literal["window", "surprise", "selective"] = "window"
-    surprise_threshold: float = Field(0.1, ge=0.0)
-    weight_min: float | None = None
-    weight_max: float | None = None
-    weight_decay_per_ms: float = Field(0.0, ge=0.0)
+    tau_eligibility_ms: float = Field(100.0, gt=0.0, description="time constant of the eligibility trace")
+    post_factor: Literal["none", "output"] = Field(
+        "none", description="postsynaptic factor of the eligibility: `none` (1) or `output` (the unit's z)")
+    gate: Literal["window", "surprise", "selective"] = Field(
+        "window", description="`window` (the task's gate), `surprise` (`|error|` above `surprise_threshold`), "
+                              "`selective` (only the group's largest output learns)")
+    surprise_threshold: float = Field(0.1, ge=0.0, description="`|error|` that opens the surprise gate")
+    weight_min: float | None = Field(None, description="lower weight bound (none: unbounded)")
+    weight_max: float | None = Field(None, description="upper weight bound (none: unbounded)")
+    weight_decay_per_ms: float = Field(0.0, ge=0.0, description="lambda of the decay term `-lambda w dt`")
     consolidation: ConsolidationConfig = ConsolidationConfig()
 
     @model_validator(mode="after")
@@ -78,6 +83,84 @@ class ThreeFactorConfig(BaseModel):
 
     def eligibility_decay(self, dt_ms: float) -> float:
         return math.exp(-dt_ms / self.tau_eligibility_ms)
+
+    def bounds(self) -> tuple[float, float]:
+        """``(w_min, w_max)`` with infinities for absent bounds."""
+        return (-np.inf if self.weight_min is None else self.weight_min,
+                np.inf if self.weight_max is None else self.weight_max)
+
+
+class ThreeFactorState(NamedTuple):
+    """Per-unit parameters and eligibility traces of the three-factor units of a readout.
+
+    Arrays over units have one entry per readout unit (``K``); units that do not learn by this
+    rule have inert entries and appear in neither ``online_units`` nor ``replay_units``.
+    Eligibility traces come in sets (rows of ``eligibility``): units without a postsynaptic
+    factor share one set per time constant (an optimisation that changes no result), a unit
+    with ``post_factor = "output"`` has its own. Built by :func:`three_factor_state` for the
+    engine's readouts and for :class:`ThreeFactorReadout` alike.
+    """
+
+    online_units: np.ndarray
+    """Units updated at every step inside the kernel."""
+    replay_units: np.ndarray
+    """Units updated by replaying stored windows between chunks (offline consolidation)."""
+    learning_rate: np.ndarray
+    gate_kind: np.ndarray
+    """:data:`GATE_CODES`."""
+    surprise_threshold: np.ndarray
+    group_of: np.ndarray
+    """Readout group of each unit (the selective gate compares units of one group)."""
+    weight_min: np.ndarray
+    weight_max: np.ndarray
+    weight_decay_per_ms: np.ndarray
+    eligibility: np.ndarray
+    """``(S, F)`` eligibility traces, updated in place."""
+    eligibility_decay: np.ndarray
+    """``exp(-dt / tau_e)`` of each set."""
+    eligibility_post: np.ndarray
+    """The unit whose output is the postsynaptic factor of each set, or -1 (factor 1)."""
+    eligibility_of: np.ndarray
+    """The eligibility set of each unit."""
+
+
+def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_of, n_features: int,
+                       dt_ms: float) -> ThreeFactorState:
+    """The rule's state for units whose configurations are ``unit_configs`` (``None``: the unit
+    does not learn by this rule), all eligibility traces zero."""
+    n_units = len(unit_configs)
+    learning_rate = np.zeros(n_units)
+    gate_kind = np.zeros(n_units, dtype=np.int64)
+    threshold = np.zeros(n_units)
+    w_min = np.full(n_units, -np.inf)
+    w_max = np.full(n_units, np.inf)
+    weight_decay = np.zeros(n_units)
+    eligibility_of = np.zeros(n_units, dtype=np.int64)
+    decays, posts, online, replayed = [], [], [], []
+    for unit, c in enumerate(unit_configs):
+        if c is None:
+            continue
+        learning_rate[unit] = c.learning_rate
+        gate_kind[unit] = GATE_CODES[c.gate]
+        threshold[unit] = c.surprise_threshold
+        w_min[unit], w_max[unit] = c.bounds()
+        weight_decay[unit] = c.weight_decay_per_ms
+        (online if c.consolidation.mode == "online" else replayed).append(unit)
+        decay = c.eligibility_decay(dt_ms)
+        shared = [s for s, (d, p) in enumerate(zip(decays, posts)) if d == decay and p < 0]
+        if c.post_factor == "none" and shared:
+            eligibility_of[unit] = shared[0]
+        else:
+            eligibility_of[unit] = len(decays)
+            decays.append(decay)
+            posts.append(unit if c.post_factor == "output" else -1)
+    return ThreeFactorState(
+        online_units=np.array(online, dtype=np.int64), replay_units=np.array(replayed, dtype=np.int64),
+        learning_rate=learning_rate, gate_kind=gate_kind, surprise_threshold=threshold,
+        group_of=np.ascontiguousarray(group_of, dtype=np.int64), weight_min=w_min, weight_max=w_max,
+        weight_decay_per_ms=weight_decay, eligibility=np.zeros((len(decays), n_features)),
+        eligibility_decay=np.array(decays, dtype=np.float64), eligibility_post=np.array(posts, dtype=np.int64),
+        eligibility_of=eligibility_of)
 
 
 @njit(cache=True)
@@ -123,17 +206,18 @@ def apply_update(row, eligibility_row, scale, decay_step, w_min, w_max):
 
 
 @njit(cache=True)
-def three_factor_step(weights, z, targets_row, gates_row, units, learning_rate, gate_kind, threshold,
-                      group_of, w_min, w_max, weight_decay, eligibility, eligibility_of, dt_ms):
-    """One online update of the listed three-factor ``units`` (outputs ``z`` already computed)."""
+def three_factor_step(weights, z, targets_row, gates_row, units, rule, dt_ms):
+    """One online update of the listed three-factor ``units`` (outputs ``z`` already computed,
+    eligibility already updated); ``rule`` is the :class:`ThreeFactorState`."""
     for idx in range(units.shape[0]):
         k = units[idx]
         error = targets_row[k] - z[k]
-        g = unit_gate(k, gates_row[k], error, gate_kind[k], threshold[k], group_of, z)
+        g = unit_gate(k, gates_row[k], error, rule.gate_kind[k], rule.surprise_threshold[k], rule.group_of, z)
         if g == 0.0:
             continue
-        scale = learning_rate[k] * g * error * dt_ms
-        apply_update(weights[k], eligibility[eligibility_of[k]], scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
+        scale = rule.learning_rate[k] * g * error * dt_ms
+        apply_update(weights[k], rule.eligibility[rule.eligibility_of[k]], scale, rule.weight_decay_per_ms[k] * dt_ms,
+                     rule.weight_min[k], rule.weight_max[k])
 
 
 @njit(cache=True)
@@ -167,12 +251,11 @@ def readout_value(row, features, rectify):
 
 
 @njit(cache=True)
-def replay(weights, stored_features, stored_eligibility, eligibility_set, targets, gates, units, learning_rate,
-           gate_kind, threshold, group_of, w_min, w_max, weight_decay, rectify, dt_ms, n_replay):
+def replay(weights, stored_features, stored_eligibility, targets, gates, units, rule, rectify, dt_ms, n_replay):
     """Offline consolidation: replay a stored window ``n_replay`` times.
 
     ``stored_features`` and ``stored_eligibility`` are ``(T, F)``: the features and the
-    eligibility row of set ``eligibility_set`` at each stored step; ``targets`` and ``gates``
+    eligibility row (of the set the store keeps) at each stored step; ``targets`` and ``gates``
     are ``(T, K)``. For each replay and step, every unit's output is recomputed from the stored
     features and its current weights, and the online update is applied. Only ``units`` learn.
     """
@@ -186,33 +269,27 @@ def replay(weights, stored_features, stored_eligibility, eligibility_set, target
             for idx in range(units.shape[0]):
                 k = units[idx]
                 error = targets[t, k] - z[k]
-                g = unit_gate(k, gates[t, k], error, gate_kind[k], threshold[k], group_of, z)
+                g = unit_gate(k, gates[t, k], error, rule.gate_kind[k], rule.surprise_threshold[k], rule.group_of, z)
                 if g == 0.0:
                     continue
-                scale = learning_rate[k] * g * error * dt_ms
-                apply_update(weights[k], stored_eligibility[t], scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
-
-
-def bounds(config: ThreeFactorConfig) -> tuple[float, float]:
-    """``(w_min, w_max)`` with infinities for absent bounds."""
-    return (-np.inf if config.weight_min is None else config.weight_min,
-            np.inf if config.weight_max is None else config.weight_max)
+                scale = rule.learning_rate[k] * g * error * dt_ms
+                apply_update(weights[k], stored_eligibility[t], scale, rule.weight_decay_per_ms[k] * dt_ms,
+                             rule.weight_min[k], rule.weight_max[k])
 
 
 @njit(cache=True)
-def _online_rows(weights, z, eligibility, decay, post_unit, eligibility_of, features, targets, gates, units,
-                 learning_rate, gate_kind, threshold, group_of, w_min, w_max, weight_decay, rectify, dt_ms,
-                 outputs, stored_eligibility):
-    """Run the online rule over consecutive feature rows (the engine's per-step order)."""
+def online_rows(weights, z, rule, features, targets, gates, rectify, dt_ms, outputs, stored_eligibility):
+    """Run the online rule over consecutive feature rows, in the engine's per-step order
+    (outputs, eligibility, update); ``outputs[t]`` and ``stored_eligibility[t]`` (set 0) receive
+    each row's outputs and eligibility."""
     for t in range(features.shape[0]):
         x = features[t]
         for k in range(weights.shape[0]):
             z[k] = readout_value(weights[k], x, rectify[k])
             outputs[t, k] = z[k]
-        update_eligibility(eligibility, decay, post_unit, x, z)
-        stored_eligibility[t] = eligibility[0]
-        three_factor_step(weights, z, targets[t], gates[t], units, learning_rate, gate_kind, threshold, group_of,
-                          w_min, w_max, weight_decay, eligibility, eligibility_of, dt_ms)
+        update_eligibility(rule.eligibility, rule.eligibility_decay, rule.eligibility_post, x, z)
+        stored_eligibility[t] = rule.eligibility[0]
+        three_factor_step(weights, z, targets[t], gates[t], rule.online_units, rule, dt_ms)
 
 
 class ThreeFactorReadout:
@@ -220,7 +297,8 @@ class ThreeFactorReadout:
 
     Rows of ``X`` are consecutive time steps of ``dt_ms``: the rule is temporal (its
     eligibility trace carries over from row to row), so ``partial_fit`` continues where the last
-    call stopped and ``fit`` starts afresh. Runs the same compiled functions as the engine.
+    call stopped and ``fit`` starts afresh. Runs the same compiled functions, over the same
+    :class:`ThreeFactorState` (built by :func:`three_factor_state`), as the engine.
 
     Parameters
     ----------
@@ -231,6 +309,17 @@ class ThreeFactorReadout:
         Time step between rows.
     rectify : bool
         Rectify the outputs.
+
+    Attributes
+    ----------
+    weights_ : ndarray, shape (K, F)
+    state_ : ThreeFactorState
+        The rule's state (its ``eligibility`` carries over between ``partial_fit`` calls).
+    z_ : ndarray, shape (K,)
+        The outputs at the last row seen.
+    last_outputs_, last_eligibility_ : ndarray
+        Outputs ``(T, K)`` and eligibility (set 0, ``(T, F)``) of each row of the last
+        ``partial_fit`` call.
 
     Examples
     --------
@@ -256,21 +345,22 @@ class ThreeFactorReadout:
         self.dt_ms = float(dt_ms)
         self.rectify = bool(rectify)
         self.weights_: np.ndarray | None = None
+        self.state_: ThreeFactorState | None = None
+        self.z_: np.ndarray | None = None
 
     def _allocate(self, n_features: int, n_outputs: int) -> None:
-        c = self.config
-        k = n_outputs
-        self.weights_ = np.zeros((k, n_features))
-        self._z = np.zeros(k)
-        per_unit = c.post_factor == "output"
-        self.eligibility_ = np.zeros((k if per_unit else 1, n_features))
-        self._decay = np.full(self.eligibility_.shape[0], c.eligibility_decay(self.dt_ms))
-        self._post = np.arange(k, dtype=np.int64) if per_unit else np.full(1, -1, dtype=np.int64)
-        self._eligibility_of = np.arange(k, dtype=np.int64) if per_unit else np.zeros(k, dtype=np.int64)
-        low, high = bounds(c)
-        self._params = (np.arange(k, dtype=np.int64), np.full(k, c.learning_rate), np.full(k, GATE_CODES[c.gate]),
-                        np.full(k, c.surprise_threshold), np.zeros(k, dtype=np.int64), np.full(k, low),
-                        np.full(k, high), np.full(k, c.weight_decay_per_ms), np.full(k, self.rectify))
+        self.weights_ = np.zeros((n_outputs, n_features))
+        self.z_ = np.zeros(n_outputs)
+        self.state_ = three_factor_state([self.config] * n_outputs, np.zeros(n_outputs, dtype=np.int64), n_features,
+                                         self.dt_ms)
+        self._rectify_units = np.full(n_outputs, self.rectify)
+
+    @property
+    def eligibility_(self) -> np.ndarray:
+        """The eligibility traces ``(S, F)`` (one set, or one per unit with ``post_factor = "output"``)."""
+        if self.state_ is None:
+            raise ValueError("this ThreeFactorReadout is not fitted yet")
+        return self.state_.eligibility
 
     def _rows(self, X, Y, gates):
         X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float64)
@@ -291,18 +381,16 @@ class ThreeFactorReadout:
         X, Y, G = self._rows(X, Y, gates)
         self.last_outputs_ = np.empty_like(Y)  # the kernel writes every row of both
         self.last_eligibility_ = np.empty_like(X)
-        units, lr, gk, thr, group, low, high, decay, rect = self._params
-        _online_rows(self.weights_, self._z, self.eligibility_, self._decay, self._post, self._eligibility_of, X, Y, G,
-                     units, lr, gk, thr, group, low, high, decay, rect, self.dt_ms, self.last_outputs_,
-                     self.last_eligibility_)
+        online_rows(self.weights_, self.z_, self.state_, X, Y, G, self._rectify_units, self.dt_ms,
+                    self.last_outputs_, self.last_eligibility_)
         return self
 
     def reset_state(self) -> "ThreeFactorReadout":
         """Zero the eligibility trace and the last output, keeping the weights: the trial-start
         reset of :meth:`reservoir.simulation.Simulation.reset_state`, for the learner."""
         if self.weights_ is not None:
-            self.eligibility_[:] = 0.0
-            self._z[:] = 0.0
+            self.state_.eligibility[:] = 0.0
+            self.z_[:] = 0.0
         return self
 
     def fit(self, X, Y, gates=None) -> "ThreeFactorReadout":
@@ -313,9 +401,8 @@ class ThreeFactorReadout:
     def replay(self, X, eligibility, Y, gates=None, n_replay: int = 1) -> "ThreeFactorReadout":
         """Offline consolidation: replay stored feature and eligibility rows ``n_replay`` times."""
         X, Y, G = self._rows(X, Y, gates)
-        units, lr, gk, thr, group, low, high, decay, rect = self._params
-        replay(self.weights_, X, np.ascontiguousarray(eligibility, dtype=np.float64), 0, Y, G, units, lr, gk, thr,
-               group, low, high, decay, rect, self.dt_ms, int(n_replay))
+        replay(self.weights_, X, np.ascontiguousarray(eligibility, dtype=np.float64), Y, G, self.state_.online_units,
+               self.state_, self._rectify_units, self.dt_ms, int(n_replay))
         return self
 
     def predict(self, X) -> np.ndarray:

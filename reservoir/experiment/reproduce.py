@@ -1,7 +1,7 @@
 """Run experiment files over several seeds (in parallel processes) and tabulate mean +- sd.
 
-    python -m analysis.reproduce experiments/whatwhen.toml --seeds 1 2 3 4 5 --jobs 2 --out runs/reproduce
-    python -m analysis.reproduce experiments/whatwhen_force.toml --seeds 1 2 3 4 5 \\
+    python -m reservoir.experiment.reproduce experiments/whatwhen.toml --seeds 1 2 3 4 5 --jobs 2 --out runs/reproduce
+    python -m reservoir.experiment.reproduce experiments/whatwhen_force.toml --seeds 1 2 3 4 5 \\
         --set task.rls_reset_at_switch=true --label rls_reset --out runs/reproduce
 
 Each run goes to ``OUT/LABEL/seedN`` (LABEL defaults to the experiment's name); the summary of
@@ -12,10 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from .cli import parse_assignment, set_path
+from .config import load_experiment, make_task, validate_run_config
+from .runner import CONFIG_FILE, run_experiment, write_outputs
 
 SCALARS = [
     ("timing", "mean_abs_peak_error_ms"), ("timing", "mean_lead_ms"),
@@ -30,9 +35,6 @@ SCALARS = [
 
 def _one(args):
     experiment, seed, overrides, out = args
-    from reservoir.experiment import load_experiment
-    from reservoir.runner import run_experiment
-
     config = load_experiment(experiment, {**overrides, "seed": seed})
     return run_experiment(config, out, progress=False, overwrite=True)
 
@@ -65,11 +67,8 @@ def _scalars(metrics: dict) -> dict[str, float]:
 def recompute(run_dir: Path) -> dict:
     """Recompute a finished run's metrics (and figures) from its files, e.g. after the measures
     changed; the offline-replay errors, known only during the run, are kept from metrics.json."""
-    from analysis.io import task_of_run
-    from reservoir.runner import write_outputs
-
     old = json.loads((run_dir / "metrics.json").read_text())
-    task = task_of_run(run_dir)
+    task = make_task(validate_run_config(tomllib.loads((run_dir / CONFIG_FILE).read_text())))
     metrics = write_outputs(run_dir, task)
     for key in ("wall_time_s",):
         metrics[key] = old.get(key)
@@ -137,14 +136,12 @@ def summarize(out: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    from reservoir.cli import _assignment, _set_path
-
-    parser = argparse.ArgumentParser(prog="python -m analysis.reproduce", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m reservoir.experiment.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", nargs="?")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--set", dest="assignments", type=_assignment, action="append", default=[])
+    parser.add_argument("--set", dest="assignments", type=parse_assignment, action="append", default=[])
     parser.add_argument("--label", default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--summarize-only", action="store_true")
@@ -161,7 +158,7 @@ def main(argv=None) -> int:
             parser.error("argument experiment: required unless --summarize-only")
         overrides: dict = {}
         for path, value in args.assignments:
-            _set_path(overrides, path, value)
+            set_path(overrides, path, value)
         label = args.label or Path(args.experiment).stem
         jobs = [(args.experiment, seed, overrides, args.out / label / f"seed{seed}") for seed in args.seeds]
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -1,17 +1,27 @@
-"""The ``reservoir`` command line.
+"""The ``reservoir`` command line (also ``python -m reservoir``).
 
-``reservoir simulate`` runs a plain network (no learning) from a preset and writes a run
-folder; ``reservoir presets`` lists the presets. Bad arguments exit with status 2 and a message
-that names the argument or configuration key.
+``reservoir run [EXPERIMENT.toml]`` runs an experiment file (readouts learning on a task; by
+default the packaged what/when experiment) into a run folder; ``reservoir simulate`` runs a
+plain network (no learning) from a preset, or resumes one from its checkpoint; ``reservoir
+presets`` lists the presets. Bad arguments exit with status 2 and a message that names the
+argument or configuration key; nothing is written. A numerical blow-up (of the network or of a
+readout) exits with status 1 and names the neuron or unit, the step and ``dt``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import tomllib
+from importlib.resources import files
 from typing import Any
 
-from . import __version__
+from .. import __version__
+from ..config import ConfigError, resolve_config
+from ..firing_types import FIRING_TYPES
+from ..presets import NETWORK_PRESETS, preset_config, preset_names
+from ..simulation import NumericalInstabilityError, ReadoutDivergenceError
+from .config import load_experiment
+from .runner import RunFolderError, resume, run_experiment, simulate
 
 
 def _positive_float(name: str):
@@ -62,7 +72,9 @@ _positive_int = _integer(1)
 _seed = _integer(0, 2**63)
 
 
-def _assignment(text: str) -> tuple[list[str], Any]:
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """``KEY.PATH=VALUE`` (the ``--set`` argument) as ``(path parts, value)``; the value is read
+    as TOML where it parses, else as a bare string."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY.PATH=VALUE, got {text!r}")
@@ -73,7 +85,8 @@ def _assignment(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def _set_path(tree: dict, path: list[str], value: Any) -> None:
+def set_path(tree: dict, path: list[str], value: Any) -> None:
+    """Set ``tree[path[0]][path[1]]... = value``, creating sections on the way."""
     for part in path[:-1]:
         tree = tree.setdefault(part, {})
         if not isinstance(tree, dict):
@@ -94,8 +107,6 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .presets import preset_names
-
     parser = argparse.ArgumentParser(
         prog="reservoir",
         description="Spiking-reservoir simulator: compiled Izhikevich networks with local plasticity.",
@@ -129,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="integration scheme (docs/model-and-numerics.md)")
     sim.add_argument("--checkpoint-every-ms", type=_positive_float("checkpoint interval"), default=None,
                      help="write OUT/checkpoint.h5 at this simulated-time interval")
-    sim.add_argument("--set", dest="assignments", type=_assignment, action="append", default=[],
+    sim.add_argument("--set", dest="assignments", type=parse_assignment, action="append", default=[],
                      metavar="KEY.PATH=VALUE", help="override any configuration key (repeatable)")
     sim.add_argument("--resume", metavar="DIR", default=None,
                      help="continue the run in DIR from its checkpoint (other options are ignored)")
@@ -145,20 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter)
     run.add_argument("experiment", nargs="?", default=None, metavar="EXPERIMENT.toml",
                      help="experiment file (default: the packaged what/when experiment, experiments/whatwhen.toml)")
-    run.add_argument("--set", dest="assignments", type=_assignment, action="append", default=[],
+    run.add_argument("--set", dest="assignments", type=parse_assignment, action="append", default=[],
                      metavar="KEY.PATH=VALUE", help="override any key of the experiment (repeatable)")
     run.add_argument("--seed", type=_seed, default=None, help="the run's one seed (default: the file's)")
     run.add_argument("--out", default=None, help="output folder (default: runs/NAME-seedSEED)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    commands.add_parser("presets", help="list the presets", description="List the presets with a one-line description.")
+    presets = commands.add_parser("presets", help="list the presets",
+                                  description="List the presets with a one-line description.")
+    for subparser in (sim, run, presets):
+        subparser.set_defaults(subparser=subparser)
     return parser
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from .presets import preset_config
-
     overrides: dict[str, Any] = {"seed": args.seed}
     flags = {
         ("duration_ms",): args.duration_ms,
@@ -175,16 +187,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             flags[("network", "connectivity", "rule")] = "bernoulli"
     for path, value in flags.items():
         if value is not None:
-            _set_path(overrides, list(path), value)
+            set_path(overrides, list(path), value)
     for path, value in args.assignments:
-        _set_path(overrides, path, value)
+        set_path(overrides, path, value)
     return overrides
 
 
 def _describe_presets() -> str:
-    from .firing_types import FIRING_TYPES
-    from .presets import NETWORK_PRESETS
-
     lines = ["network presets:"]
     for name, cfg in NETWORK_PRESETS.items():
         net = cfg["network"]
@@ -203,11 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "presets":
         print(_describe_presets())
         return 0
-    from .config import ConfigError, resolve_config
-    from .runner import RunFolderError, resume, simulate
-    from .simulation import NumericalInstabilityError, ReadoutDivergenceError
-
-    sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+    sub = args.subparser
     try:
         if args.command == "run":
             metrics, out = _run_experiment(args, sub)
@@ -250,16 +255,14 @@ _BASE_METRICS = {"n_neurons", "duration_ms", "n_spikes", "mean_rate_hz", "mean_r
 
 
 def _run_experiment(args: argparse.Namespace, sub: argparse.ArgumentParser):
-    from .experiment import load_experiment
-    from .runner import run_experiment
-
     if args.experiment is None:
-        from importlib.resources import files
-
         args.experiment = str(files("experiments") / DEFAULT_EXPERIMENT)
     overrides: dict[str, Any] = {}
-    for path, value in args.assignments:
-        _set_path(overrides, path, value)
+    try:
+        for path, value in args.assignments:
+            set_path(overrides, path, value)
+    except argparse.ArgumentTypeError as error:
+        sub.error(f"argument --set: {error}")
     if args.seed is not None:
         overrides["seed"] = args.seed
     config = load_experiment(args.experiment, overrides)

@@ -2,9 +2,9 @@
 
 An experiment file is TOML with the keys of :class:`~reservoir.config.SimulationConfig` plus a
 ``[readouts]`` section (:class:`~reservoir.readouts.ReadoutsConfig`) and a ``[task]`` section
-whose ``kind`` selects the paradigm (:data:`paradigms.TASKS`). A ``preset`` key merges that
-preset's values under the file's. Everything is validated before anything runs; errors name the
-key path.
+whose ``kind`` selects the paradigm (:data:`TASKS`, the task registry). A ``preset`` key merges
+that preset's values under the file's; a ``base`` key names a file whose values this one
+overrides. Everything is validated before anything runs; errors name the key path.
 """
 from __future__ import annotations
 
@@ -12,21 +12,30 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from paradigms import CueBumpTaskConfig, NoTaskConfig, SineTaskConfig, WhatWhenTaskConfig
+from paradigms import CueBumpTask, CueBumpTaskConfig, NoTaskConfig, SineTask, SineTaskConfig, Task, WhatWhenTask
+from paradigms import WhatWhenTaskConfig
 
-from .config import ConfigError, SimulationConfig, deep_merge, format_validation_error
-from .readouts import ReadoutsConfig
+from ..config import ConfigError, SimulationConfig, deep_merge, format_validation_error
+from ..presets import preset_config
+from ..readouts import ReadoutsConfig
 
-TaskConfig = Annotated[Union[NoTaskConfig, SineTaskConfig, CueBumpTaskConfig, WhatWhenTaskConfig],
-                      Field(discriminator="kind")]
+TASKS: dict[str, tuple[type[BaseModel], type[Task]]] = {
+    "none": (NoTaskConfig, Task),
+    "sine": (SineTaskConfig, SineTask),
+    "cue_bump": (CueBumpTaskConfig, CueBumpTask),
+    "whatwhen": (WhatWhenTaskConfig, WhatWhenTask),
+}
+"""The task registry: ``[task] kind`` -> (its configuration model, its :class:`~paradigms.Task` class)."""
+
+TaskConfig = Annotated[Union[tuple(config for config, _ in TASKS.values())], Field(discriminator="kind")]
 
 
 class ExperimentConfig(SimulationConfig):
     """A full experiment: network, integration, recording, readouts and task."""
 
-    name: str = "experiment"
+    name: str = Field("experiment", description="names the default output folder `runs/NAME-seedSEED`")
     readouts: ReadoutsConfig | None = None
     task: TaskConfig = NoTaskConfig()
 
@@ -57,10 +66,14 @@ class ExperimentConfig(SimulationConfig):
         return self
 
 
-def load_experiment(path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Read, merge (preset < file < overrides) and validate an experiment file."""
-    from .presets import preset_config
+def make_task(config: SimulationConfig) -> Task:
+    """The task object of ``config`` (a plain run gets the base :class:`~paradigms.Task`)."""
+    task_config = getattr(config, "task", NoTaskConfig())
+    return TASKS[task_config.kind][1](task_config, config.n_steps, config.integration.dt_ms, config.seed)
 
+
+def load_experiment(path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read, merge (preset < base files < file < overrides) and validate an experiment file."""
     path = Path(path)
     data = _read_with_bases(path)
     merged = deep_merge(data, overrides or {})
@@ -98,7 +111,19 @@ def _read_with_bases(path: Path, seen: tuple = ()) -> dict[str, Any]:
 
 
 def validate_experiment(data: dict[str, Any]) -> ExperimentConfig:
+    """Validate a merged experiment dictionary; raises :class:`~reservoir.config.ConfigError`."""
     try:
         return ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, union_tags={"task": set(TASKS)})) from None
+
+
+def validate_run_config(data: dict[str, Any]) -> SimulationConfig:
+    """The configuration of a run folder (``config.resolved.toml``): an experiment if it has a
+    ``[task]`` or ``[readouts]`` section, else a plain simulation."""
+    if "task" in data or "readouts" in data:
+        return validate_experiment(data)
+    try:
+        return SimulationConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(format_validation_error(error)) from None
