@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from reservoir.inputs import ExternalInput
 from reservoir.readouts import Readouts, Teacher
@@ -26,7 +26,7 @@ class NoTaskConfig(BaseModel):
     """No task: the network runs with the ``[stimulus]`` section's input, readouts are idle."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["none"] = "none"
+    kind: Literal["none"] = Field("none", description="no task")
 
 
 @dataclass

@@ -28,19 +28,21 @@ from .base import Segment, Task
 
 
 class CueBumpTaskConfig(BaseModel):
+    """A cue, then a target bump at a fixed latency, trial after trial (the three-factor sanity task)."""
+
     model_config = ConfigDict(extra="forbid")
     kind: Literal["cue_bump"] = "cue_bump"
-    group: str = "when"
-    n_trials: int = Field(200, ge=2)
+    group: str = Field("when", description="the readout group that learns the bump")
+    n_trials: int = Field(200, ge=2, description="number of trials")
     trial_ms: float = Field(400.0, gt=0.0, description="cue onset to end of the attended window")
     iti_ms: float = Field(200.0, ge=0.0, description="inter-trial interval (no input, gate 0)")
-    cue_ms: float = Field(50.0, gt=0.0)
-    cue_amplitude: float = 20.0
+    cue_ms: float = Field(50.0, gt=0.0, description="cue pulse duration")
+    cue_amplitude: float = Field(20.0, description="cue pulse current")
     cue_fraction: float = Field(0.5, gt=0.0, le=1.0, description="fraction of excitatory neurons cued")
-    latency_ms: float = Field(150.0, gt=0.0)
+    latency_ms: float = Field(150.0, gt=0.0, description="centre of the target bump after the cue")
     bump_width_ms: float = Field(20.0, gt=0.0, description="standard deviation of the Gaussian bump")
-    bump_amplitude: float = Field(1.0, gt=0.0)
-    reset_between_trials: bool = False
+    bump_amplitude: float = Field(1.0, gt=0.0, description="height of the target bump")
+    reset_between_trials: bool = Field(False, description="restart the reservoir from its initial state at each trial")
     test_trials: int = Field(20, ge=1, description="last trials averaged for the metrics")
 
     @model_validator(mode="after")

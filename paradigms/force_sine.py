@@ -27,13 +27,15 @@ from .base import Segment, Task
 
 
 class SineTaskConfig(BaseModel):
+    """FORCE training of a sinusoid (Nicola & Clopath 2017): RLS on between two times, then free running."""
+
     model_config = ConfigDict(extra="forbid")
     kind: Literal["sine"] = "sine"
-    group: str = "force"
-    frequency_hz: float = Field(5.0, gt=0.0)
-    amplitude: float = Field(1.0, gt=0.0)
-    learn_start_ms: float = Field(5000.0, ge=0.0)
-    learn_stop_ms: float = Field(10000.0, gt=0.0)
+    group: str = Field("force", description="the rls readout group trained on the sine")
+    frequency_hz: float = Field(5.0, gt=0.0, description="target frequency")
+    amplitude: float = Field(1.0, gt=0.0, description="target amplitude")
+    learn_start_ms: float = Field(5000.0, ge=0.0, description="RLS on from here")
+    learn_stop_ms: float = Field(10000.0, gt=0.0, description="RLS off from here")
     analysis_window_ms: float = Field(1000.0, gt=0.0, description="post-training window for frequency/amplitude")
 
     @model_validator(mode="after")

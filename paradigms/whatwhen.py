@@ -43,8 +43,10 @@ class _Strict(BaseModel):
 
 
 class CueConfig(_Strict):
-    name: str
-    latency_ms: float = Field(gt=0.0)
+    """One cue of the task (a `[[task.cues]]` table)."""
+
+    name: str = Field(description="the cue's name (blocks change cues by name)")
+    latency_ms: float = Field(gt=0.0, description="outcome onset after the cue")
     probabilities: dict[str, float] = Field(description="identity -> probability; the rest is omission")
 
     @model_validator(mode="after")
@@ -55,37 +57,45 @@ class CueConfig(_Strict):
 
 
 class CueChange(_Strict):
-    latency_ms: float | None = Field(None, gt=0.0)
-    probabilities: dict[str, float] | None = None
+    """What a block changes about one cue (the rest carries over)."""
+
+    latency_ms: float | None = Field(None, gt=0.0, description="the cue's new latency")
+    probabilities: dict[str, float] | None = Field(None, description="the cue's new identity probabilities")
 
 
 class BlockConfig(_Strict):
-    name: str = ""
-    n_trials: int = Field(ge=1)
+    """A block of trials (a `[[task.blocks]]` table); its changes hold from its start on."""
+
+    name: str = Field("", description="the block's name (figures, metrics)")
+    n_trials: int = Field(ge=1, description="trials in the block")
     changes: dict[str, CueChange] = Field(default_factory=dict, description="cue name -> what changes in this block")
 
 
 class WhatWhenTaskConfig(_Strict):
+    """The what/when prediction task: cues predict which outcome comes, when, and how likely (docs/design-choices.md)."""
+
     kind: Literal["whatwhen"] = "whatwhen"
     group: str = Field("when", description="the 'when' readout group (one unit)")
     what_group: str | None = Field("what", description="the 'what' group (one unit per identity), or none")
-    identities: list[str] = Field(default_factory=lambda: ["A", "B"], min_length=1)
-    cues: list[CueConfig] = Field(min_length=1)
-    blocks: list[BlockConfig] = Field(min_length=1)
-    trial_ms: float = Field(800.0, gt=0.0)
-    iti_ms: float = Field(400.0, ge=0.0)
-    cue_ms: float = Field(10.0, gt=0.0)
-    cue_amplitude: float = 30.0
+    identities: list[str] = Field(default_factory=lambda: ["A", "B"], min_length=1,
+                                  description="outcome identities, each with its own input subset")
+    cues: list[CueConfig] = Field(min_length=1, description="the cues, drawn at random each trial")
+    blocks: list[BlockConfig] = Field(min_length=1, description="blocks of trials, in order")
+    trial_ms: float = Field(800.0, gt=0.0, description="attended window from the cue (gate 1)")
+    iti_ms: float = Field(400.0, ge=0.0, description="inter-trial interval (no input, gate 0)")
+    cue_ms: float = Field(10.0, gt=0.0, description="cue pulse duration")
+    cue_amplitude: float = Field(30.0, description="cue pulse current")
     cue_fraction: float = Field(0.4, gt=0.0, le=1.0, description="fraction of excitatory neurons per cue")
     cue_gain_spread: float = Field(0.0, ge=0.0, le=1.0, description=(
         "per-neuron cue gains drawn from U(1 - spread, 1 + spread): with cue_fraction = 1 every cue "
         "reaches every excitatory neuron, in its own pattern"))
-    outcome_ms: float = Field(50.0, gt=0.0)
-    outcome_amplitude: float = 10.0
-    outcome_fraction: float = Field(0.1, gt=0.0, le=1.0)
-    reset_between_trials: bool = False
-    rls_reset_at_switch: bool = False
-    rls_reset_weights: bool = False
+    outcome_ms: float = Field(50.0, gt=0.0, description="outcome pulse duration (and the 'when' target's)")
+    outcome_amplitude: float = Field(10.0, description="outcome pulse current (0: a teacher signal only)")
+    outcome_fraction: float = Field(0.1, gt=0.0, le=1.0, description="fraction of excitatory neurons per identity")
+    reset_between_trials: bool = Field(False, description="restart the reservoir from its initial state at each "
+                                                          "trial (a simplification)")
+    rls_reset_at_switch: bool = Field(False, description="FORCE baseline: `P <- I/alpha` at each block start")
+    rls_reset_weights: bool = Field(False, description="FORCE baseline: also `W <- 0` at each block start")
     test_trials: int = Field(30, ge=1, description="trials of each cue at the end of a block used for metrics")
 
     @model_validator(mode="after")

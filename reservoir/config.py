@@ -27,78 +27,95 @@ class _Section(BaseModel):
 class ConnectivityConfig(_Section):
     """Recurrent connectivity (see :mod:`reservoir.connectivity`)."""
 
-    rule: Literal["none", "all_to_all", "bernoulli", "fixed_in_degree"] = "bernoulli"
-    probability: float = Field(0.1, gt=0.0, le=1.0, description="Bernoulli connection probability")
-    in_degree: int | None = Field(None, ge=1, description="inputs per neuron for fixed_in_degree")
-    allow_self_connections: bool = False
-    weight_scheme: Literal["izhikevich2003", "nicola_clopath2017"] = "izhikevich2003"
-    excitatory_weight_max: float = Field(0.5, ge=0.0)
-    inhibitory_weight_max: float = Field(1.0, ge=0.0)
-    reference_in_degree: float = Field(1000.0, gt=0.0)
-    gain: float = Field(5000.0, ge=0.0, description="G of the nicola_clopath2017 scheme")
-    balance_rows: bool = True
-    storage: Literal["auto", "dense", "sparse"] = "auto"
+    rule: Literal["none", "all_to_all", "bernoulli", "fixed_in_degree"] = Field(
+        "bernoulli", description="which pairs are connected")
+    probability: float = Field(0.1, gt=0.0, le=1.0, description="Bernoulli connection probability `p`")
+    in_degree: int | None = Field(None, ge=1, description="`K` inputs per neuron of `fixed_in_degree`")
+    allow_self_connections: bool = Field(False, description="allow `i -> i` synapses")
+    weight_scheme: Literal["izhikevich2003", "nicola_clopath2017"] = Field(
+        "izhikevich2003", description="how the weights are drawn (docs/model-and-numerics.md)")
+    excitatory_weight_max: float = Field(0.5, ge=0.0, description="`izhikevich2003` scheme: weights from excitatory "
+                                                                  "neurons `U(0, max)`")
+    inhibitory_weight_max: float = Field(1.0, ge=0.0, description="`izhikevich2003` scheme: weights from inhibitory "
+                                                                  "neurons `-U(0, max)`")
+    reference_in_degree: float = Field(1000.0, gt=0.0, description="`izhikevich2003` scheme: weights scaled by "
+                                                                    "this / the expected in-degree")
+    gain: float = Field(5000.0, ge=0.0, description="G of the `nicola_clopath2017` scheme")
+    balance_rows: bool = Field(True, description="`nicola_clopath2017` scheme: zero-mean input weights per neuron")
+    storage: Literal["auto", "dense", "sparse"] = Field(
+        "auto", description="propagation from a dense copy (`auto`: when at least 20 % of pairs are connected)")
 
 
 class SynapseConfig(_Section):
     """Synaptic current filter (see :mod:`reservoir.synapses`)."""
 
-    kind: Literal["delta", "exponential", "double_exponential"] = "delta"
-    tau_ms: float = Field(20.0, gt=0.0)
-    tau_rise_ms: float = Field(2.0, gt=0.0)
-    tau_decay_ms: float = Field(20.0, gt=0.0)
+    kind: Literal["delta", "exponential", "double_exponential"] = Field(
+        "delta", description="filter from summed spike weights to current")
+    tau_ms: float = Field(20.0, gt=0.0, description="decay time constant of `exponential`")
+    tau_rise_ms: float = Field(2.0, gt=0.0, description="rise time constant of `double_exponential`")
+    tau_decay_ms: float = Field(20.0, gt=0.0, description="decay time constant of `double_exponential`")
 
 
 class NoiseConfig(_Section):
     """Gaussian current noise: ``std * N(0,1)`` drawn per neuron per step (as ``net.m``)."""
 
-    excitatory_std: float = Field(0.0, ge=0.0)
-    inhibitory_std: float = Field(0.0, ge=0.0)
+    excitatory_std: float = Field(0.0, ge=0.0, description="per-step current noise std of excitatory neurons")
+    inhibitory_std: float = Field(0.0, ge=0.0, description="per-step current noise std of inhibitory neurons")
 
 
 class NetworkConfig(_Section):
-    neuron_model: Literal["izhikevich2003", "izhikevich2007"] = "izhikevich2003"
-    n_neurons: int = Field(1000, ge=1)
-    excitatory_fraction: float = Field(0.8, ge=0.0, le=1.0)
-    firing_type: str | None = Field(None, description="single-neuron Izhikevich 2004 type")
-    izhikevich2007: Izhikevich2007Parameters = Izhikevich2007Parameters()
+    """The reservoir: neurons, connectivity, synapses, noise and bias."""
+
+    neuron_model: Literal["izhikevich2003", "izhikevich2007"] = Field(
+        "izhikevich2003", description="dimensionless 2003 form (heterogeneous `net.m` population) or 2007 form")
+    n_neurons: int = Field(1000, ge=1, description="number of neurons")
+    excitatory_fraction: float = Field(0.8, ge=0.0, le=1.0, description="the first `round(f N)` neurons are excitatory")
+    firing_type: str | None = Field(None, description="single-neuron Izhikevich 2004 type (`n_neurons = 1`)")
+    izhikevich2007: Izhikevich2007Parameters = Field(
+        Izhikevich2007Parameters(), description="parameters of the 2007 form (defaults: Nicola & Clopath 2017)")
     connectivity: ConnectivityConfig = ConnectivityConfig()
     synapse: SynapseConfig = SynapseConfig()
     noise: NoiseConfig = NoiseConfig()
-    bias_current: float = 0.0
+    bias_current: float = Field(0.0, description="constant current into every neuron")
 
 
 class IntegrationConfig(_Section):
-    dt_ms: float = Field(0.5, gt=0.0, le=10.0)
-    scheme: Literal["euler", "izhikevich2003", "izhikevich2004"] = "euler"
+    """Time step and integration scheme (docs/model-and-numerics.md)."""
+
+    dt_ms: float = Field(0.5, gt=0.0, le=10.0, description="integration step")
+    scheme: Literal["euler", "izhikevich2003", "izhikevich2004"] = Field(
+        "euler", description="forward Euler, `net.m`'s two half steps for `v`, or the 2004 script's order")
 
 
 class StimulusConfig(_Section):
     """External current for plain runs: none, a step, or the firing type's own protocol."""
 
-    kind: Literal["none", "step", "firing_type_protocol"] = "none"
-    amplitude: float = 0.0
-    start_ms: float = Field(0.0, ge=0.0)
-    stop_ms: float | None = Field(None, ge=0.0)
-    target: Literal["all", "excitatory", "inhibitory"] = "all"
+    kind: Literal["none", "step", "firing_type_protocol"] = Field("none", description="what drives a plain run")
+    amplitude: float = Field(0.0, description="`step`: current while on")
+    start_ms: float = Field(0.0, ge=0.0, description="`step`: onset")
+    stop_ms: float | None = Field(None, ge=0.0, description="`step`: offset (none: to the end)")
+    target: Literal["all", "excitatory", "inhibitory"] = Field("all", description="`step`: which neurons receive it")
 
 
 class RecordingConfig(_Section):
-    spikes: bool = True
-    population: str = Field("reservoir", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    trace_neurons: list[int] = Field(default_factory=list)
-    trace_every_steps: int = Field(1, ge=1)
-    store_connectivity: bool = True
+    """What goes into ``run.h5`` besides the network (docs/file-format.md)."""
+
+    spikes: bool = Field(True, description="record spikes (SONATA layout)")
+    population: str = Field("reservoir", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="SONATA population name")
+    trace_neurons: list[int] = Field(default_factory=list, description="neurons whose `v`, `u` are traced")
+    trace_every_steps: int = Field(1, ge=1, description="trace decimation")
+    store_connectivity: bool = Field(True, description="store the recurrent weights in `run.h5`")
 
 
 class SimulationConfig(_Section):
     """Everything a plain (non-learning) run needs; resolved from a preset plus overrides."""
 
-    preset: str | None = None
-    seed: int = Field(0, ge=0, lt=2**63)
-    duration_ms: float = Field(1000.0, gt=0.0)
-    chunk_ms: float = Field(100.0, gt=0.0)
-    checkpoint_every_ms: float | None = Field(None, gt=0.0)
+    preset: str | None = Field(None, description="preset merged under the file's values (`reservoir presets`)")
+    seed: int = Field(0, ge=0, lt=2**63, description="the run's one seed (docs/reproducibility.md)")
+    duration_ms: float = Field(1000.0, gt=0.0, description="simulated time; a whole number of steps")
+    chunk_ms: float = Field(100.0, gt=0.0, description="simulated time per compiled call")
+    checkpoint_every_ms: float | None = Field(None, gt=0.0, description="checkpoint interval (`checkpoint.h5`; "
+                                                                        "none: no checkpoints)")
     network: NetworkConfig = NetworkConfig()
     integration: IntegrationConfig = IntegrationConfig()
     stimulus: StimulusConfig = StimulusConfig()

@@ -155,15 +155,16 @@ class Izhikevich2007Parameters:
 
     __pydantic_config__ = {"extra": "forbid"}
 
-    capacitance_pF: float = 250.0
-    k: float = 2.5
-    v_rest_mV: float = -60.0
-    v_threshold_mV: float | None = None
-    v_peak_mV: float = 30.0
-    v_reset_mV: float = -65.0
-    a: float = 0.01
-    b: float = -2.0
-    d: float = 200.0
+    capacitance_pF: float = field(default=250.0, metadata={"description": "membrane capacitance C"})
+    k: float = field(default=2.5, metadata={"description": "gain of the quadratic term (nS/mV)"})
+    v_rest_mV: float = field(default=-60.0, metadata={"description": "resting potential v_r"})
+    v_threshold_mV: float | None = field(default=None, metadata={
+        "description": "threshold v_t (none: `v_rest + 40 - b/k`, as ModelDB 190565)"})
+    v_peak_mV: float = field(default=30.0, metadata={"description": "spike cut-off"})
+    v_reset_mV: float = field(default=-65.0, metadata={"description": "reset potential (c)"})
+    a: float = field(default=0.01, metadata={"description": "recovery rate (1/ms)"})
+    b: float = field(default=-2.0, metadata={"description": "recovery sensitivity (nS)"})
+    d: float = field(default=200.0, metadata={"description": "recovery jump at a spike (pA)"})
 
     def __post_init__(self) -> None:
         if not self.capacitance_pF > 0:

@@ -1,6 +1,6 @@
 """Reproductions of published network behaviour (slow: run with ``pytest -m slow``).
 
-Reference figures are those of ``../shared/specs/references.md``: a NumPy transcription of
+Reference figures (docs/model-and-numerics.md, "Measured behaviour"): a NumPy transcription of
 Izhikevich's ``net.m`` gives a mean rate of about 7.5 Hz and a population rhythm peaking in the
 alpha band (7-9 Hz) over 20 seeds x 1 s; the Nicola & Clopath (2017) reservoir fires at about
 5 Hz before FORCE training.
