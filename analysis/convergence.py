@@ -169,7 +169,7 @@ def main(argv=None) -> int:
                              "instead of drawing fresh trials")
     parser.add_argument("--name", default=None,
                         help="name of the result files, NAME.json and figures/NAME.png (default: convergence, or "
-                             "convergence_tau<T>ms with --tau-eligibility-ms); analysis.reproduce reads convergence.json")
+                             "convergence_tau<T>ms with --tau-eligibility-ms); reservoir.experiment.reproduce reads convergence.json")
     args = parser.parse_args(argv)
     if args.tau_eligibility_ms is not None and not args.tau_eligibility_ms > 0:
         parser.error(f"argument --tau-eligibility-ms: expected a positive time constant, got {args.tau_eligibility_ms}")
