@@ -27,7 +27,7 @@ from reservoir.rules.three_factor import ThreeFactorReadout
 
 from .features import trial_features
 from .io import load_run
-from .plots import plt, save
+from .plots import plt, save, use_file_backend
 from .whatwhen import WhatWhenDesign, fit_line, peak_and_half_rise
 
 
@@ -156,6 +156,7 @@ def convergence_figure(result: dict, path: Path) -> Path:
 
 
 def main(argv=None) -> int:
+    use_file_backend()
     parser = argparse.ArgumentParser(prog="python -m analysis.convergence", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a deterministic what/when run folder")

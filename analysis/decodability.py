@@ -23,7 +23,7 @@ import numpy as np
 
 from .features import trial_features
 from .io import load_run
-from .plots import plt, save
+from .plots import plt, save, use_file_backend
 from .whatwhen import WhatWhenDesign, fit_line, peak_and_half_rise, prediction_window
 
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -129,6 +129,7 @@ def decodability_figure(design: WhatWhenDesign, result: dict, path: Path) -> Pat
 def main(argv=None) -> int:
     """``python -m analysis.decodability RUN_DIR [RUN_DIR ...]``: write ``decodability.json`` and
     ``figures/decodability.png`` into each what/when run folder and print the summary."""
+    use_file_backend()
     parser = argparse.ArgumentParser(prog="python -m analysis.decodability", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", help="what/when run folders")

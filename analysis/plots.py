@@ -1,16 +1,23 @@
-"""Figures of plain runs: spike raster with population rate, and membrane-potential traces."""
+"""Figures of plain runs: spike raster with population rate, and membrane-potential traces.
+
+Importing this module selects no Matplotlib backend (a notebook keeps its inline one); the
+command lines, which only write figures to files, call :func:`use_file_backend` first.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from .io import Run
+from .spikes import population_rate_hz
 
-from .io import Run  # noqa: E402
-from .spikes import population_rate_hz  # noqa: E402
+
+def use_file_backend() -> None:
+    """Select the Agg backend, for programs that only write figures to files."""
+    matplotlib.use("Agg")
 
 
 def raster_figure(run: Run, max_ms: float | None = 1000.0, max_neurons: int = 1000, bin_ms: float = 5.0):

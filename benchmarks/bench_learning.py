@@ -32,7 +32,7 @@ What is measured
 (b) The whole FORCE sine validation run, ``experiments/force_sine.toml`` (Nicola & Clopath 2017:
     N = 2000, dt = 0.04 ms, 15 s simulated, RLS every 20 steps from 5 s to 10 s, feedback),
     loaded with ``reservoir.experiment.load_experiment`` and run with
-    ``reservoir.runner.run_experiment(config, tmpdir, progress=False)`` into a fresh temporary
+    ``reservoir.experiment.run_experiment(config, tmpdir, progress=False)`` into a fresh temporary
     folder. Compilation is excluded by an untimed warm-up run of the same file shortened to
     200 ms (learning from 50 to 150 ms). The time is the wall time of the ``run_experiment`` call
     (building the network, simulating, writing ``run.h5``, metrics and figures); the runner's own
@@ -73,6 +73,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_rls import time_variant  # noqa: E402
 from machine import describe, publish  # noqa: E402
 from reservoir import Simulation, build_network, resolve_config  # noqa: E402
+from reservoir.experiment import load_experiment, run_experiment  # noqa: E402
 from reservoir.readouts import Readouts, ReadoutsConfig, Teacher  # noqa: E402
 
 NETWORK_OVERRIDES = {
@@ -147,9 +148,6 @@ def measure_three_factor(repeats: int):
 
 
 def measure_force(runs: int, quick: bool):
-    from reservoir.experiment import load_experiment
-    from reservoir.runner import run_experiment
-
     def run_once(overrides):
         config = load_experiment(FORCE_FILE, overrides)
         with tempfile.TemporaryDirectory(prefix="bench_learning_") as out:

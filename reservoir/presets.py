@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .firing_types import FIRING_TYPES
@@ -63,8 +64,6 @@ def preset_names() -> list[str]:
 
 def preset_config(name: str) -> dict[str, Any]:
     """The partial configuration of preset ``name`` (a fresh dict)."""
-    import copy
-
     if name in NETWORK_PRESETS:
         return copy.deepcopy(NETWORK_PRESETS[name])
     if name in FIRING_TYPES:

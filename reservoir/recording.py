@@ -15,6 +15,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from . import __version__
+
 FORMAT_NAME = "reservoir-run"
 #: Version of the run-file layout. Bump on any incompatible change and document it.
 FORMAT_VERSION = 1
@@ -135,8 +137,6 @@ class RunFileRecorder:
         self.file = f = h5py.File(self.path, "w", track_order=True)
         f.attrs["format_name"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
-        from . import __version__
-
         f.attrs["writer"] = f"reservoir {__version__}"
         f.attrs["dt_ms"] = self.dt_ms
         f.attrs["status"] = "running"

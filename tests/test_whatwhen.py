@@ -104,3 +104,30 @@ def test_cue_patterns_reach_every_excitatory_neuron_with_their_own_gains():
         assert gains.min() >= 0.5 and gains.max() <= 1.5 and gains.std() > 0.2
     first, second = (external.gains[external.indptr[i]:external.indptr[i + 1]] for i in (0, 1))
     assert not np.allclose(first, second)  # each cue has its own pattern
+
+
+@pytest.mark.parametrize("name", ["whatwhen.toml", "whatwhen_timing_switch.toml", "whatwhen_probability_switch.toml",
+                                  "whatwhen_force.toml"])
+def test_analysis_reads_the_same_design_from_the_run_file(name):
+    """``analysis`` reads the trial design from a run file's resolved configuration, without the
+    paradigm: cue settings per block (changes carried over), block changes, columns."""
+    import tomllib
+    from types import SimpleNamespace
+
+    import tomli_w
+
+    from analysis.whatwhen import WhatWhenDesign
+    from reservoir.config import config_to_dict
+
+    config = load_experiment(EXPERIMENTS / name)
+    prepared = prepare(config)
+    readouts = prepared.readouts
+    run = SimpleNamespace(path=name, config=tomllib.loads(tomli_w.dumps(config_to_dict(config))),  # as in run.h5
+                          readout_groups={g: [s.start, s.stop] for g, s in readouts.group_slices.items()})
+    design = WhatWhenDesign.from_run(run)
+    task = config.task
+    assert design.settings == task.cue_settings()
+    assert design.block_changes == [list(block.changes) for block in task.blocks]
+    assert design.cues == [cue.name for cue in task.cues] and design.identities == task.identities
+    assert design.when_column == prepared.task.when_column
+    np.testing.assert_array_equal(design.what_columns, prepared.task.what_columns)

@@ -69,7 +69,7 @@ def test_rls_learns_the_prediction_then_keeps_the_old_latency_without_a_reset(tm
         before = _condition(plain, 0, cue)
         assert abs(before["omission_amplitude"] - before["p_outcome"]) <= 0.25 * before["p_outcome"], before
     switched = next(a for a in plain["adaptation"] if a["cue"] == "C1")
-    assert switched["trials_to_timing"] is None or switched["trials_to_timing"] > 30
+    assert switched["trials_to_timing"] is None, f"RLS without a reset re-timed after {switched['trials_to_timing']} trials"
     assert abs(_condition(plain, 1, "C1")["peak_error_ms"]) > 50  # still at the old latency
     readapted = next(a for a in reset["adaptation"] if a["cue"] == "C1")
     assert readapted["trials_to_timing"] is not None and readapted["trials_to_timing"] <= 30

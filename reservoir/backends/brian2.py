@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -179,8 +180,6 @@ def _codegen_preferences(target: str, strict_floating_point: bool = False):
 
 
 def _strict_cache_dir():
-    from pathlib import Path
-
     return Path.home() / ".cython" / "brian_extensions_strict_floating_point"
 
 

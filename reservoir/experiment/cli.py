@@ -15,6 +15,8 @@ import tomllib
 from importlib.resources import files
 from typing import Any
 
+from analysis.plots import use_file_backend
+
 from .. import __version__
 from ..config import ConfigError, resolve_config
 from ..firing_types import FIRING_TYPES
@@ -207,6 +209,7 @@ def _describe_presets() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    use_file_backend()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "presets":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.plots import use_file_backend
+
 from .cli import parse_assignment, set_path
 from .config import load_experiment, make_task, validate_run_config
 from .runner import CONFIG_FILE, run_experiment, write_outputs
@@ -136,6 +138,7 @@ def summarize(out: Path) -> dict:
 
 
 def main(argv=None) -> int:
+    use_file_backend()
     parser = argparse.ArgumentParser(prog="python -m reservoir.experiment.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", nargs="?")
