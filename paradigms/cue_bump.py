@@ -62,6 +62,12 @@ class CueBumpTaskConfig(BaseModel):
 
 
 class CueBumpTask(Task):
+    """See the module docstring; ``cued`` is the cue's neuron subset, set by :meth:`prepare`."""
+
+    def __init__(self, config, n_steps: int, dt_ms: float, seed: int):
+        super().__init__(config, n_steps, dt_ms, seed)
+        self.cued = np.zeros(0, dtype=np.int64)
+
     def prepare(self, network, readouts: Readouts | None):
         c = self.config
         if readouts is None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Protocol
 
 import h5py
 import numpy as np
 from tqdm.auto import tqdm
-
-from typing import Protocol
 
 from .fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, seed_state
 from .inputs import ExternalInput
@@ -64,6 +63,8 @@ class Simulation:
     Parameters
     ----------
     network : Network
+        The simulated system; the simulation reads its arrays in place, so it must not be
+        changed once the simulation is built (checkpoints check it by fingerprint).
     external_input : ExternalInput, optional
     seed : int
         Run seed; the noise comes from its ``noise`` stream.

