@@ -205,11 +205,10 @@ def apply_update(row, eligibility_row, scale, decay_step, w_min, w_max):
         row[f] = w
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def three_factor_step(weights, z, targets_row, gates_row, units, rule, dt_ms):
     """One online update of the listed three-factor ``units`` (outputs ``z`` already computed,
-    eligibility already updated); ``rule`` is the :class:`ThreeFactorState`. Inlined into its
-    callers (Numba IR inlining): as a call with the bundle it cost about 40 ns per step."""
+    eligibility already updated); ``rule`` is the :class:`ThreeFactorState`."""
     # the bundle's arrays taken out once, not at every access inside the loop (which costs a
     # reference-count update each time)
     gate_kind, threshold, group_of = rule.gate_kind, rule.surprise_threshold, rule.group_of
