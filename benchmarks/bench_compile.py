@@ -14,6 +14,11 @@ load, a tiny simulation, the run folder with its figures):
 (c) ``force``: ``experiments/force_sine.toml`` cut to 300 ms of a 200-neuron reservoir - the
     kernel with an RLS readout and feedback.
 
+(d), (e) the network kernel alone, in a fresh process through the public engine API (the same in
+older checkouts): the time of the first ``Simulation.run`` of 10 steps of a 100-neuron network,
+without readouts (d) and with three-factor, RLS and frozen readout groups (e). Only *cold* is
+measured there; it is the kernel's compilation without imports, run folders or figures.
+
 *cold*: an empty ``NUMBA_CACHE_DIR``, so every kernel is compiled (and written to the cache);
 *warm*: the same command again on that cache. cold - warm is the compilation time; the cache
 files written by the cold run and the number the warm run adds (0 when every kernel loads from
@@ -49,6 +54,38 @@ CASES = {
 }
 
 
+KERNEL_ONLY = {
+    "(d) kernel compile, no readouts": "",
+    "(e) kernel compile, three-factor + RLS + frozen readouts": (
+        "r = Readouts(ReadoutsConfig.model_validate({'groups': [{'name': 'a', 'n_units': 2}, "
+        "{'name': 'b', 'rule': 'rls'}, {'name': 'c', 'rule': 'frozen'}]}), 100, net.dt_ms, seed=1); "
+        "kw = dict(readouts=r, teacher=Teacher(np.ones((20, 4))))"),
+}
+KERNEL_SCRIPT = """
+import time
+import numpy as np
+from reservoir import Simulation, build_network, resolve_config
+from reservoir.readouts import Readouts, ReadoutsConfig, Teacher
+cfg = resolve_config("izhikevich2003", {{"duration_ms": 10, "network": {{"n_neurons": 100}}}})
+net = build_network(cfg.network, cfg.integration, seed=1)
+kw = {{}}
+{setup}
+sim = Simulation(net, seed=1, **kw)
+start = time.perf_counter()
+sim.run(n_steps=10)
+print(time.perf_counter() - start)
+"""
+
+
+def kernel_compile(repo: Path, setup: str, cache: Path) -> float:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(repo), "NUMBA_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", KERNEL_SCRIPT.format(setup=setup)], env=env, capture_output=True,
+                            text=True, cwd=str(repo))
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    return float(result.stdout.split()[-1])
+
+
 def cache_files(folder: Path) -> int:
     return sum(1 for p in folder.rglob("*") if p.suffix in (".nbi", ".nbc"))
 
@@ -80,6 +117,13 @@ def measure(repo: Path, repeats: int) -> dict:
             print(f"  {label}, repeat {repeat + 1}/{repeats}: cold {cold[-1]:.2f} s, warm {warm[-1]:.2f} s, "
                   f"{written[-1]} cache files, +{added[-1]} on the warm run", flush=True)
         results[label] = {"cold": cold, "warm": warm, "written": written, "added": added}
+    for label, setup in KERNEL_ONLY.items():
+        cold = []
+        for repeat in range(repeats):
+            with tempfile.TemporaryDirectory(prefix="bench_compile_") as tmp:
+                cold.append(kernel_compile(repo, setup, Path(tmp)))
+            print(f"  {label}, repeat {repeat + 1}/{repeats}: {cold[-1]:.2f} s", flush=True)
+        results[label] = {"cold": cold}
     return results
 
 
@@ -89,12 +133,16 @@ def render(repo: Path, results: dict, repeats: int) -> str:
              "| command | cold (compile) | warm (cache) | compilation = cold - warm | cache files | added when warm |",
              "|---|---:|---:|---:|---:|---:|"]
     for label, r in results.items():
-        cold, warm = statistics.median(r["cold"]), statistics.median(r["warm"])
+        cold = statistics.median(r["cold"])
+        if "warm" not in r:
+            lines.append(f"| {label} | {cold:.2f} s | - | {cold:.2f} s | - | - |")
+            continue
+        warm = statistics.median(r["warm"])
         lines.append(f"| {label} | {cold:.2f} s | {warm:.2f} s | {cold - warm:.2f} s | {max(r['written'])} "
                      f"| {max(r['added'])} |")
     for label, r in results.items():
-        lines.append(f"- {label.split(' ', 1)[0]}: cold " + ", ".join(f"{t:.2f}" for t in r["cold"])
-                     + " s; warm " + ", ".join(f"{t:.2f}" for t in r["warm"]) + " s")
+        lines.append(f"- {label.split(' ', 1)[0]}: cold " + ", ".join(f"{t:.2f}" for t in r["cold"]) + " s"
+                     + ("; warm " + ", ".join(f"{t:.2f}" for t in r["warm"]) + " s" if "warm" in r else ""))
     return "\n".join(lines)
 
 
