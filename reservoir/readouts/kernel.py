@@ -61,14 +61,14 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
 
     The bundles are those of a :class:`ReadoutKernelState` (``rule`` its ``three_factor``),
     passed one by one: handing the nested bundle itself to this call at every step cost about
-    0.5 us per step (7 % of a step of the learning benchmark's network, in a one-process comparison). ``step`` indexes the teacher's rows,
-    ``global_step`` is the run's step. ``bad_unit`` is -1
-    when all is well, the index of the first unit whose output ``z`` is not finite (a learning
+    0.5 us per step (7 % of a step of the learning benchmark's network, in a one-process
+    comparison). ``step`` indexes the teacher's rows, ``global_step`` is the run's step.
+    ``bad_unit`` is -1 when all is well, the index of the first unit whose output ``z`` is not finite (a learning
     rate too large for the features), or the number of units when an RLS event produced a
     non-finite ``lambda + r^T P r``.
     """
     # Every array is taken out of the bundles here, once: taking them out where they are used
-    # cost about 0.3 us per step (10 % of the readouts; a one-process comparison during development).
+    # cost about 0.3 us per step (10 % of the readouts, in a one-process comparison).
     weights, z, rectify = units.weights, units.z, units.rectify
     eligibility, eligibility_decay, eligibility_post = rule.eligibility, rule.eligibility_decay, rule.eligibility_post
     online_units = rule.online_units
