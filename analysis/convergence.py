@@ -12,6 +12,13 @@ miss of claims 1 and 2 is the reservoir's (the ceiling is low) or the rule's (it
 slowly), and how slowly.
 
 ``python -m analysis.convergence RUN_DIR --trials 3200 --learning-rates 0.01 0.002``
+
+A noisy run (any run with the trial-start reset) is measured instead with ``--own-features``:
+each candidate rule replays the run's own trials, features and outcomes (:mod:`analysis.replay`),
+which reproduces the engine's learning exactly for the run's own rule:
+
+``python -m analysis.convergence RUN_DIR --own-features --candidate plain --candidate
+covariance:centering=running_mean,bias_learning_rate=0.01``
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from reservoir.rules.three_factor import ThreeFactorReadout
 from .features import trial_features
 from .io import load_run
 from .plots import plt, save, use_file_backend
+from .replay import parse_candidate, replay_when_rule
 from .whatwhen import WhatWhenDesign, fit_line, peak_and_half_rise
 
 
@@ -40,9 +48,10 @@ class NotDeterministicError(ValueError):
     """The run's trials of one cue differ, so one trial's features cannot stand for all."""
 
 
-def cue_features(design: WhatWhenDesign, run) -> list[np.ndarray]:
-    """Each cue's features ``(steps, F)`` at the engine's resolution, from its first trial;
-    raises :class:`NotDeterministicError` unless its first two trials are identical."""
+def cue_features(design: WhatWhenDesign, run, length_ms: float | None = None) -> list[np.ndarray]:
+    """Each cue's features ``(steps, F)`` at the engine's resolution over ``length_ms`` from the
+    cue (default: the attended window), from its first trial; raises
+    :class:`NotDeterministicError` unless its first two trials are identical."""
     c = design
     table = run.tables["trials"]
     out = []
@@ -50,7 +59,7 @@ def cue_features(design: WhatWhenDesign, run) -> list[np.ndarray]:
         rows = np.flatnonzero((table["cue"] == ci) & (table["block"] == 0))[:2]
         if rows.size < 2:
             raise NotDeterministicError(f"cue {cue_name!r} needs two trials in the first block, has {rows.size}")
-        X = trial_features(run, table["onset_step"][rows] * run.dt_ms, c.trial_ms, every_ms=run.dt_ms)
+        X = trial_features(run, table["onset_step"][rows] * run.dt_ms, length_ms or c.trial_ms, every_ms=run.dt_ms)
         difference = float(np.abs(X[0] - X[1]).max())
         if difference > 0:
             raise NotDeterministicError(
@@ -73,7 +82,7 @@ def when_rule(design: WhatWhenDesign, run) -> dict:
 def _snapshot(learner, features, cues, t, outcome_ms) -> list[dict]:
     rows = []
     for X, (name, latency, p) in zip(features, cues):
-        z = X @ learner.weights_[0]
+        z = learner.predict(X[:t.size])[:, 0]
         peak_t, _, rise = peak_and_half_rise(z, t)
         due = (t >= latency) & (t < latency + outcome_ms)
         rows.append({"cue": name, "p_outcome": p, "amplitude": float(z[due].mean()),
@@ -97,11 +106,14 @@ def rule_convergence(design: WhatWhenDesign, run, learning_rates, n_trials: int 
     rule.pop("consolidation", None)
     rule.pop("learning_rate", None)
     rule.update(rule_overrides or {})
-    features = cue_features(design, run)
+    period_ms = c.trial_ms + float(run.config["task"]["iti_ms"])
+    features = cue_features(design, run, period_ms)  # the interval too: the running statistics see it
     settings = c.settings[0]
     cues = [(name, latency, float(sum(probs.values()))) for name, (latency, probs) in zip(c.cues, settings)]
-    t = np.arange(features[0].shape[0]) * run.dt_ms
-    boxes = [((t >= latency) & (t < latency + c.outcome_ms)).astype(float) for _, latency, _ in cues]
+    t_period = np.arange(features[0].shape[0]) * run.dt_ms
+    t = t_period[t_period < c.trial_ms]
+    boxes = [((t_period >= latency) & (t_period < latency + c.outcome_ms)).astype(float) for _, latency, _ in cues]
+    gates = (t_period < c.trial_ms).astype(float)[:, None]
     checkpoints = sorted(set(checkpoints or [n for n in (50, 100, 200, 400, 800, 1600, 3200, 6400, 12800)
                                               if n <= n_trials] + [n_trials]))
     table = run.tables["trials"]
@@ -120,7 +132,7 @@ def rule_convergence(design: WhatWhenDesign, run, learning_rates, n_trials: int 
                 ci = int(rng.integers(len(cues)))
                 present = bool(rng.random() < cues[ci][2])
             target = boxes[ci] * float(present)
-            learner.reset_state().partial_fit(features[ci], target)
+            learner.reset_state().partial_fit(features[ci], target, gates)
             peak = float(np.max(np.abs(learner.last_outputs_)))
             if not peak <= DIVERGED_OUTPUT:
                 diverged = trial
@@ -130,7 +142,7 @@ def rule_convergence(design: WhatWhenDesign, run, learning_rates, n_trials: int 
                 fit = fit_line([r["p_outcome"] for r in rows], [r["amplitude"] for r in rows])
                 history.append({"trials": trial, "cues": rows, "scaling": fit})
         result["runs"].append({"learning_rate": rate, "history": history, "diverged_at_trial": diverged,
-                               "weights": learner.weights_[0].tolist()})
+                               "weights": learner.weights_[0].tolist(), "bias": float(learner.bias_[0])})
     return result
 
 
@@ -155,11 +167,69 @@ def convergence_figure(result: dict, path: Path) -> Path:
     return save(fig, path)
 
 
+def candidates_summary(results: dict) -> dict:
+    """The measures of each replayed candidate, without the outputs (for ``NAME.json``)."""
+    return {name: {key: value for key, value in r.items() if key not in ("when", "t")} for name, r in results.items()}
+
+
+def candidates_figure(design: WhatWhenDesign, table, results: dict, path: Path) -> Path:
+    """Each candidate's "when" output averaged over the omission trials of the second half of the
+    first block, per cue, against ``P(outcome) x`` the outcome's time course."""
+    c = design
+    names = list(results)
+    fig, axes = plt.subplots(len(names), len(c.cues), figsize=(4 * len(c.cues), 2.4 * len(names)), squeeze=False,
+                             sharex=True, sharey=True)
+    for row, name in enumerate(names):
+        when, t = results[name]["when"], results[name]["t"]
+        n = len(when)
+        for ci, cue in enumerate(c.cues):
+            ax = axes[row, ci]
+            mine = np.flatnonzero((table["cue"][:n] == ci) & (table["block"][:n] == 0))
+            mine = mine[len(mine) // 2:]
+            omitted = mine[table["identity"][mine] < 0]
+            latency, probs = c.settings[0][ci]
+            p = float(sum(probs.values()))
+            ax.plot(t, p * ((t >= latency) & (t < latency + c.outcome_ms)), color="0.6", ls="--", lw=1)
+            if omitted.size:
+                ax.plot(t, when[omitted].mean(axis=0), color="tab:red", lw=1)
+            ax.set_title(f"{name}: {cue}, P={p:.2g}", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("time since cue (ms)")
+    fig.suptitle("omission trials, second half of the block (red) against P(outcome) x target (grey)", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def _own_features(args, parser, design, run) -> int:
+    try:
+        candidates = dict(parse_candidate(text) for text in (args.candidate or ["own"]))
+        base = when_rule(design, run)
+        base.pop("consolidation", None)
+        results = replay_when_rule(design, run, candidates, base, n_trials=args.trials_own)
+    except ValueError as error:
+        parser.error(str(error))
+    stem = args.name or "candidates"
+    (args.run / f"{stem}.json").write_text(json.dumps(candidates_summary(results), indent=1) + "\n")
+    candidates_figure(design, run.tables["trials"], results, args.run / "figures" / f"{stem}.png")
+    for name, r in results.items():
+        s = r["probability_scaling_omission"]
+        cells = ", ".join(f"{e['cue']} b{e['block']} {e['omission_amplitude']:.3f}/{e['p_outcome']:.2f} peak {e['peak_error_ms']:+.0f} "
+                          f"half-rise {-e['lead_ms']:+.0f}" for e in r["conditions"] if e["omission_amplitude"] is not None)
+        print(f"{name}: omission output vs P(outcome): slope {s.get('slope', float('nan')):.3f}, intercept "
+              f"{s.get('intercept', float('nan')):+.3f}, r {s.get('r') or float('nan'):.3f}; {cells}")
+        carried = r["carried_scaling_omission"]
+        cells = ", ".join(f"{e['cue']} b{e['block']} {e['omission_amplitude']:.3f}/{e['p_outcome']:.2f}"
+                          for e in r["carried_conditions"] if e["omission_amplitude"] is not None)
+        print(f"  carried in (weights at the trial start): slope {carried.get('slope', float('nan')):.3f}, "
+              f"intercept {carried.get('intercept', float('nan')):+.3f}, r {carried.get('r') or float('nan'):.3f}; {cells}")
+    return 0
+
+
 def main(argv=None) -> int:
     use_file_backend()
     parser = argparse.ArgumentParser(prog="python -m analysis.convergence", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="a deterministic what/when run folder")
+    parser.add_argument("run", type=Path, help="a what/when run folder (deterministic, unless --own-features)")
     parser.add_argument("--trials", type=int, default=3200, help="training trials (default 3200)")
     parser.add_argument("--learning-rates", type=float, nargs="+", default=None,
                         help="learning rates to compare (default: the run's)")
@@ -171,7 +241,22 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default=None,
                         help="name of the result files, NAME.json and figures/NAME.png (default: convergence, or "
                              "convergence_tau<T>ms with --tau-eligibility-ms); reservoir.experiment.reproduce reads convergence.json")
+    parser.add_argument("--own-features", action="store_true",
+                        help="replay candidate rules on the run's own trials and features (noisy runs too; needs "
+                             "the trial-start reset)")
+    parser.add_argument("--candidate", action="append", metavar="NAME[:KEY=VALUE,...]",
+                        help="with --own-features: a candidate, the run's 'when' rule with these settings replaced "
+                             "(repeatable; default: the run's rule alone)")
+    parser.add_argument("--trials-own", type=int, default=None,
+                        help="with --own-features: replay the first N trials (default: all)")
     args = parser.parse_args(argv)
+    if args.own_features:
+        run = load_run(args.run)
+        try:
+            design = WhatWhenDesign.from_run(run)
+        except ValueError as error:
+            parser.error(str(error))
+        return _own_features(args, parser, design, run)
     if args.tau_eligibility_ms is not None and not args.tau_eligibility_ms > 0:
         parser.error(f"argument --tau-eligibility-ms: expected a positive time constant, got {args.tau_eligibility_ms}")
     if args.trials < 1:

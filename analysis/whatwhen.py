@@ -118,11 +118,13 @@ def trial_views(design: WhatWhenDesign, run):
     return table, t, when, what
 
 
-def whatwhen_metrics(run, design: WhatWhenDesign | None = None, offline_errors=None) -> dict:
-    """Every measure of the six claims for a what/when run (``design`` defaults to the run's own;
-    ``offline_errors``: the running task's log, see the module docstring)."""
-    c = design if design is not None else WhatWhenDesign.from_run(run)
-    table, t, when, what = trial_views(c, run)
+def when_measures(design: WhatWhenDesign, table, when, t, what=()) -> dict:
+    """Claims 1-3 from the 'when' (and 'what') outputs aligned to each trial's cue
+    (``(trials, samples)`` at times ``t``): per block and cue, the peak and half-rise of the
+    curve averaged over the last ``test_trials`` trials, the prediction amplitude, and the
+    omission-trial output in the outcome window (omission trials of the block's second half);
+    the fits against P(outcome) and P(identity | cue); the timing summary."""
+    c = design
     settings = c.settings
     per_condition, amplitudes, probabilities, identity_pairs = [], [], [], []
     for b in range(len(c.blocks)):
@@ -171,6 +173,15 @@ def whatwhen_metrics(run, design: WhatWhenDesign | None = None, offline_errors=N
         "mean_abs_peak_error_ms": float(np.mean([abs(e["peak_error_ms"]) for e in per_condition])),
         "mean_lead_ms": float(np.mean([e["lead_ms"] for e in per_condition])),
     }
+    return metrics
+
+
+def whatwhen_metrics(run, design: WhatWhenDesign | None = None, offline_errors=None) -> dict:
+    """Every measure of the six claims for a what/when run (``design`` defaults to the run's own;
+    ``offline_errors``: the running task's log, see the module docstring)."""
+    c = design if design is not None else WhatWhenDesign.from_run(run)
+    table, t, when, what = trial_views(c, run)
+    metrics = when_measures(c, table, when, t, what)
     metrics["reliability"] = reliability(c, run, table)
     metrics["adaptation"] = adaptation(c, table, when, t)
     metrics["phase_modulation"] = phase_modulation(c, table, when, t, offline_errors)
@@ -206,7 +217,10 @@ def adaptation(design: WhatWhenDesign, table, when, t) -> list[dict]:
 
     Timing: the peak of the 5-trial moving average within 50 ms of the new latency. Amplitude:
     the moving average's prediction amplitude within 10 % of its asymptote (the mean of the
-    block's last ``test_trials`` trials of that cue). ``None``: never within the block.
+    block's last ``test_trials`` trials of that cue). Probability: the moving average of the
+    output in the outcome window (claim 2's measure, on every trial: without outcome input the
+    features do not depend on the trial's outcome) within 20 % of the new P(outcome).
+    ``None``: never within the block.
     """
     c = design
     settings = c.settings
@@ -226,12 +240,19 @@ def adaptation(design: WhatWhenDesign, table, when, t) -> list[dict]:
             asymptote = float(amplitude[-c.test_trials:].mean())
             peaks = np.array([t[np.argmax(when[rows[i:i + SMOOTH_TRIALS]].mean(axis=0))]
                               for i in range(rows.size - SMOOTH_TRIALS + 1)])
+            due = (t >= latency) & (t < latency + c.outcome_ms)
+            outcome_window = np.convolve(when[rows][:, due].mean(axis=1), np.ones(SMOOTH_TRIALS) / SMOOTH_TRIALS,
+                                         mode="valid")
+            p_outcome = float(sum(probs.values()))
+            probability_ok = np.flatnonzero(np.abs(outcome_window - p_outcome) <= 0.2 * p_outcome)
             timing_ok = np.flatnonzero(np.abs(peaks - latency) <= 50.0)
             tolerance = 0.1 * max(abs(asymptote), 1e-12)
             amp_ok = np.flatnonzero(np.abs(smooth_amp - asymptote) <= tolerance)
             results.append({
                 "block": b, "cue": name, "latency_ms": latency, "previous_latency_ms": old_latency,
-                "p_outcome": float(sum(probs.values())), "asymptote": asymptote,
+                "p_outcome": p_outcome, "asymptote": asymptote,
+                "trials_to_probability": int(probability_ok[0] + SMOOTH_TRIALS) if probability_ok.size else None,
+                "outcome_window_by_trial": outcome_window.tolist(),
                 "trials_to_timing": int(timing_ok[0] + SMOOTH_TRIALS) if timing_ok.size else None,
                 "trials_to_amplitude": int(amp_ok[0] + SMOOTH_TRIALS) if amp_ok.size else None,
                 "peak_time_by_trial_ms": peaks.tolist(), "amplitude_by_trial": smooth_amp.tolist(),
@@ -338,7 +359,8 @@ def whatwhen_figures(run, out_dir: Path, metrics: dict | None = None, design: Wh
             ax.axvline(latency, color="r", ls=":", lw=1)
             ax.set_title(f"block {b} ({c.blocks[b]}), {cue_name}: L={latency:g}, "
                          + ", ".join(f"{k}={v:g}" for k, v in probs.items()), fontsize=8)
-    axes[0, 0].legend(fontsize=7)
+    if axes[0, 0].get_legend_handles_labels()[0]:  # a cue without trials in the first block has no curves
+        axes[0, 0].legend(fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("time since cue (ms)")
     fig.tight_layout()

@@ -1,10 +1,11 @@
 """The what/when prediction paradigm (Yamada & Chao 2025, arXiv:2510.14382; the methods are not
 public, so the trial structure below is the project's design; ``docs/design-choices.md``).
 
-Trial: a cue (a current pulse into the cue's own subset of excitatory neurons) at ``t = 0``; the
-outcome (a pulse into the identity's own subset) arrives at the cue's latency ``L`` with the
-identity's probability, or is omitted; the attended window lasts ``trial_ms`` from the cue; an
-inter-trial interval with no input and gate 0 follows. Cues are interleaved at random. Blocks
+Trial: a cue (a current pulse into the cue's own subset of excitatory neurons, and optionally
+the cue's time basis, :class:`TimeBasisConfig`) at ``t = 0``; the outcome (a pulse into the
+identity's own subset, or only the readouts' target with ``outcome_amplitude = 0``) arrives at
+the cue's latency ``L`` with the identity's probability, or is omitted; the attended window
+lasts ``trial_ms`` from the cue; an inter-trial interval with no input and gate 0 follows. Cues are interleaved at random. Blocks
 change a cue's latency or probabilities (switches), and the whole schedule (the trial table) is
 drawn from the run's ``task`` stream before the run.
 
@@ -56,6 +57,54 @@ class CueConfig(_Strict):
         return self
 
 
+class TimeBasisConfig(_Strict):
+    """A cue's time basis: channels whose currents peak one after another after the cue.
+
+    Channel ``i`` of a cue carries ``amplitude * exp(-(ln(t / c_i))^2 / (2 s^2))`` at time ``t``
+    after the cue, with centres ``c_i`` spaced evenly (``spacing = "linear"``) or geometrically
+    (``"log"``, scale-invariant: later channels are broader, as in Weber's law) from
+    ``first_ms`` to ``last_ms``, and ``s = width * ln(c_(i+1) / c_i)`` for the log spacing; for
+    the linear spacing each channel is a Gaussian in time of standard deviation ``width x`` the
+    spacing. Each (cue, channel) drives its own subset of excitatory neurons. A temporal
+    backbone of this kind is what Ludvig, Sutton & Kehoe (Neural Comput 2008, "microstimuli")
+    and Pogodin et al. (arXiv 1910.10559) give a Hebbian readout; it is the project's choice for
+    carrying time under noise (docs/design-choices.md).
+    """
+
+    n_channels: int = Field(24, ge=1, description="channels per cue")
+    first_ms: float = Field(20.0, gt=0.0, description="centre of the first channel after the cue")
+    last_ms: float | None = Field(None, gt=0.0, description="centre of the last channel (none: trial_ms)")
+    spacing: Literal["linear", "log"] = Field("linear", description="`linear` or `log` (geometric) centres")
+    width: float = Field(0.6, gt=0.0, description="channel width relative to the spacing of the centres")
+    amplitude: float = Field(10.0, description="peak current of each channel")
+    fraction: float = Field(0.01, gt=0.0, le=1.0, description="fraction of excitatory neurons per (cue, channel)")
+
+    def centres_ms(self, trial_ms: float) -> np.ndarray:
+        last = self.last_ms if self.last_ms is not None else trial_ms
+        if self.n_channels == 1:
+            return np.array([self.first_ms])
+        if self.spacing == "log":
+            return np.geomspace(self.first_ms, last, self.n_channels)
+        return np.linspace(self.first_ms, last, self.n_channels)
+
+    def waveforms(self, t_ms: np.ndarray, trial_ms: float) -> np.ndarray:
+        """``(len(t_ms), n_channels)`` channel currents at times ``t_ms`` after the cue."""
+        centres = self.centres_ms(trial_ms)
+        t = np.asarray(t_ms, dtype=float)[:, None]
+        if self.n_channels == 1:
+            step = centres[0]
+        elif self.spacing == "log":
+            step = np.log(centres[1] / centres[0])
+        else:
+            step = centres[1] - centres[0]
+        sigma = self.width * step
+        if self.spacing == "log":
+            with np.errstate(divide="ignore"):
+                z = np.where(t > 0, np.log(np.maximum(t, 1e-300) / centres[None, :]), -np.inf)
+            return self.amplitude * np.exp(-0.5 * (z / sigma) ** 2)
+        return self.amplitude * np.exp(-0.5 * ((t - centres[None, :]) / sigma) ** 2)
+
+
 class CueChange(_Strict):
     """What a block changes about one cue (the rest carries over)."""
 
@@ -89,6 +138,9 @@ class WhatWhenTaskConfig(_Strict):
     cue_gain_spread: float = Field(0.0, ge=0.0, le=1.0, description=(
         "per-neuron cue gains drawn from U(1 - spread, 1 + spread): with cue_fraction = 1 every cue "
         "reaches every excitatory neuron, in its own pattern"))
+    time_basis: TimeBasisConfig | None = Field(None, description=(
+        "a time basis per cue (channels peaking one after another, each into its own neuron subset), "
+        "in addition to the pulse; none: the pulse only"))
     outcome_ms: float = Field(50.0, gt=0.0, description="outcome pulse duration (and the 'when' target's)")
     outcome_amplitude: float = Field(10.0, description="outcome pulse current (0: a teacher signal only)")
     outcome_fraction: float = Field(0.1, gt=0.0, le=1.0, description="fraction of excitatory neurons per identity")
@@ -210,17 +262,23 @@ class WhatWhenTask(Task):
         exc = np.flatnonzero(network.neurons.is_excitatory)
         n_cue = max(1, int(round(c.cue_fraction * exc.size)))
         n_out = max(1, int(round(c.outcome_fraction * exc.size)))
+        basis = c.time_basis
+        n_basis = 0 if basis is None else basis.n_channels
+        n_per_channel = 0 if basis is None else max(1, int(round(basis.fraction * exc.size)))
         order = rng.permutation(exc)
-        subsets = []
-        for i in range(len(c.cues) + len(c.identities)):  # disjoint while the neurons last, then reused
-            size = n_cue if i < len(c.cues) else n_out
-            start = (sum(len(s) for s in subsets)) % exc.size
+        sizes = [n_cue] * len(c.cues) + [n_out] * len(c.identities) + [n_per_channel] * (n_basis * len(c.cues))
+        subsets, start = [], 0
+        for size in sizes:  # disjoint while the neurons last, then reused
             subsets.append(np.sort(np.take(order, np.arange(start, start + size), mode="wrap")))
+            start = (start + size) % exc.size
         self.subsets = subsets
         gains = [np.ones(len(sub)) for sub in subsets]
         if c.cue_gain_spread > 0:
             for i in range(len(c.cues)):
                 gains[i] = rng.uniform(1 - c.cue_gain_spread, 1 + c.cue_gain_spread, len(subsets[i]))
+        first_basis = len(c.cues) + len(c.identities)
+        waveforms = (basis.waveforms(np.arange(self.steps(c.trial_ms)) * self.dt_ms, c.trial_ms)
+                     if basis is not None else None)
         n_channels = len(subsets)
         signal = np.zeros((self.n_steps, n_channels))
         targets = np.zeros((self.n_steps, readouts.n_units))
@@ -229,6 +287,10 @@ class WhatWhenTask(Task):
         cue_steps, outcome_steps, trial_steps = self.steps(c.cue_ms), self.steps(c.outcome_ms), self.steps(c.trial_ms)
         for onset, cue, identity, latency in zip(table["onset_step"], table["cue"], table["identity"], table["latency_ms"]):
             signal[onset:onset + cue_steps, cue] = c.cue_amplitude
+            if waveforms is not None:
+                span = min(trial_steps, self.n_steps - onset)
+                first = first_basis + cue * n_basis
+                signal[onset:onset + span, first:first + n_basis] = waveforms[:span]
             gates[onset:onset + trial_steps, :] = 1.0
             arrival = onset + self.steps(latency)
             if identity >= 0:
@@ -273,7 +335,7 @@ class WhatWhenTask(Task):
         """Mean |error| of the 'what' units over the stored window, before its replay."""
         readouts = simulation.readouts
         steps, features, _ = readouts.store.window()
-        z = features @ readouts.weights[self.what_columns].T
+        z = features @ readouts.weights[self.what_columns].T + readouts.three_factor.bias[self.what_columns]
         errors = np.abs(simulation.teacher.targets[steps][:, self.what_columns] - z)
         self.offline_errors.append(float(errors.mean()))
 

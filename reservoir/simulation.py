@@ -29,8 +29,8 @@ from .recording import MemoryRecorder
 from .rng import stream_seed
 
 CHECKPOINT_FORMAT = "reservoir-checkpoint"
-CHECKPOINT_VERSION = 2
-SUPPORTED_CHECKPOINT_VERSIONS = (2,)
+CHECKPOINT_VERSION = 3
+SUPPORTED_CHECKPOINT_VERSIONS = (3,)
 
 
 class Checkpointable(Protocol):
@@ -239,7 +239,8 @@ class Simulation:
                 if bad < readouts.n_units:
                     message = (f"readout {readouts.unit_names[bad]} diverged at step {self.step} "
                                f"(t = {self.step * net.dt_ms:g} ms, dt = {net.dt_ms:g} ms): its output is not finite; "
-                               "lower its learning_rate (the update is stable for learning_rate * dt * |x|^2 < 2)")
+                               "lower its learning_rate (the update is stable for learning_rate * dt * x . u < 2, u the presynaptic "
+                               "factor: the feature, or with normalization = 'variance' the feature over its variance)")
                 else:
                     message = (f"the RLS update diverged at step {self.step} (t = {self.step * net.dt_ms:g} ms): "
                                "lambda + r^T P r is not finite; increase rls.alpha or check the targets")

@@ -30,6 +30,10 @@ GROUPS = [
                                                          "surprise_threshold": 0.2}},
     {"name": "winner", "n_units": 2, "initial_weight_std": 0.01,
      "three_factor": {"learning_rate": 0.5, "gate": "selective"}},
+    {"name": "centred", "n_units": 1,
+     "three_factor": {"learning_rate": 0.001, "centering": "running_mean", "normalization": "variance",
+                      "tau_mean_ms": 20.0, "normalization_floor": 0.01, "bias_learning_rate": 0.2,
+                      "prediction_lead_ms": 2.0}},
     {"name": "force", "n_units": 1, "rule": "rls", "rls": {"alpha": 2.0, "learn_every_steps": 3, "forgetting": 0.99}},
 ]
 
@@ -44,7 +48,9 @@ def _readouts_against_twin(n_steps=60):
     sim = Simulation(network, drive(network, n_steps, 12.0), seed=2, readouts=readouts, teacher=teacher, chunk_steps=23)
     sim.run(n_steps=n_steps)
     fresh = Readouts(config, network.n_neurons, network.dt_ms, seed=2)
-    outputs, weights, P = naive_readouts(fresh, sim.recorder.spike_steps, sim.recorder.spike_ids, n_steps, teacher)
+    outputs, weights, P, bias = naive_readouts(fresh, sim.recorder.spike_steps, sim.recorder.spike_ids, n_steps,
+                                               teacher)
+    np.testing.assert_allclose(readouts.three_factor.bias, bias, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(sim.recorder.outputs, outputs, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(readouts.weights, weights, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(symmetric_P(readouts.rls.P), P, rtol=1e-9, atol=1e-12)
@@ -53,11 +59,14 @@ def _readouts_against_twin(n_steps=60):
 def _stand_alone_three_factor():
     rng = np.random.default_rng(1)
     X, Y = rng.random((40, 11)), rng.random((40, 2))
-    learner = ThreeFactorReadout(learning_rate=0.2, tau_eligibility_ms=5.0, post_factor="output")
-    learner.fit(X, Y)
-    outputs, weights = naive_online_rows(learner, X, Y)
-    np.testing.assert_allclose(learner.last_outputs_, outputs, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(learner.weights_, weights, rtol=1e-12, atol=1e-14)
+    for extra in ({}, {"centering": "running_mean", "normalization": "variance", "tau_mean_ms": 8.0,
+                       "normalization_floor": 0.05, "bias_learning_rate": 0.1, "prediction_lead_ms": 3.0}):
+        learner = ThreeFactorReadout(learning_rate=0.2, tau_eligibility_ms=5.0, post_factor="output", **extra)
+        learner.fit(X, Y)
+        outputs, weights, bias = naive_online_rows(learner, X, Y)
+        np.testing.assert_allclose(learner.last_outputs_, outputs, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(learner.weights_, weights, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(learner.bias_, bias, rtol=1e-12, atol=1e-14)
     # replay of the stored rows equals the online update (the replay kernel)
     recorder = ThreeFactorReadout(learning_rate=0.2, tau_eligibility_ms=5.0).fit(X, Y, gates=0.0)
     online = ThreeFactorReadout(learning_rate=0.2, tau_eligibility_ms=5.0).fit(X, Y)

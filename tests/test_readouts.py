@@ -47,6 +47,15 @@ GROUP_CASES = {
                {"name": "what", "n_units": 2, "rectify": True, "initial_weight_std": 0.01,
                 "three_factor": {"learning_rate": 0.3, "tau_eligibility_ms": 50, "post_factor": "output",
                                  "weight_min": -0.05, "weight_max": 0.05, "weight_decay_per_ms": 0.001}}],
+    "centred": [{"name": "when", "n_units": 1,
+                 "three_factor": {"learning_rate": 0.5, "tau_eligibility_ms": 20, "centering": "running_mean",
+                                  "tau_mean_ms": 30.0, "bias_learning_rate": 0.2, "prediction_lead_ms": 3.0}},
+                {"name": "ahead", "n_units": 1,
+                 "three_factor": {"learning_rate": 0.3, "tau_eligibility_ms": 10, "prediction_lead_ms": 1.5}},
+                {"name": "what", "n_units": 2, "initial_weight_std": 0.01,
+                 "three_factor": {"learning_rate": 1e-5, "tau_eligibility_ms": 50, "centering": "running_mean",
+                                  "normalization": "variance", "tau_mean_ms": 40.0, "normalization_floor": 0.01,
+                                  "bias_learning_rate": 0.1, "post_factor": "output"}}],
     "surprise": [{"name": "when", "n_units": 2, "three_factor": {"learning_rate": 0.5, "gate": "surprise",
                                                                  "surprise_threshold": 0.6}}],
     "selective": [{"name": "what", "n_units": 3, "initial_weight_std": 0.01,
@@ -64,8 +73,9 @@ def test_readouts_match_numpy_twin(case):
     traces = [{"kind": "exponential", "tau_ms": 20.0}, {"kind": "double_exponential"}]
     config = _config(groups, traces=traces)
     n_units = sum(g["n_units"] for g in groups)
-    sim, (outputs, weights, P) = _run(config, _teacher(n_units))
+    sim, (outputs, weights, P, bias) = _run(config, _teacher(n_units))
     readouts = sim.readouts
+    np.testing.assert_allclose(readouts.three_factor.bias, bias, rtol=1e-9, atol=1e-12)
     fresh = Readouts(config, 50, sim.network.dt_ms, seed=2)
     learning = readouts.rule != 0
     assert np.all(np.any(readouts.weights[learning] != fresh.weights[learning], axis=1))  # every learner learned
@@ -75,13 +85,13 @@ def test_readouts_match_numpy_twin(case):
         np.testing.assert_allclose(symmetric_P(readouts.rls.P), P, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", ["window", "rls"])
+@pytest.mark.parametrize("case", ["window", "centred", "rls"])
 def test_readouts_in_interpreted_kernel(case, kernel_mode):
     """Every kernel interpreted (``kernel_mode``) against the same NumPy twin."""
     groups = GROUP_CASES[case]
     config = _config(groups, traces=[{"kind": "exponential", "tau_ms": 20.0}, {"kind": "double_exponential"}])
     n_units = sum(g["n_units"] for g in groups)
-    sim, (outputs, weights, P) = _run(config, _teacher(n_units, n_steps=60), n_steps=60)
+    sim, (outputs, weights, P, _) = _run(config, _teacher(n_units, n_steps=60), n_steps=60)
     np.testing.assert_allclose(sim.recorder.outputs, outputs, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(sim.readouts.weights, weights, rtol=1e-9, atol=1e-12)
     if P is not None:

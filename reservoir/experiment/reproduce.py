@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.plots import use_file_backend
+from analysis.whatwhen import fit_line
 
 from .cli import parse_assignment, set_path
 from .config import load_experiment, make_task, validate_run_config
@@ -48,7 +49,7 @@ def _scalars(metrics: dict) -> dict[str, float]:
         if value is not None:
             out[f"{section}.{key}"] = value
     for a in metrics.get("adaptation", []):
-        for key in ("trials_to_timing", "trials_to_amplitude"):
+        for key in ("trials_to_timing", "trials_to_amplitude", "trials_to_probability"):
             value = a[key]
             out[f"adaptation.{a['cue']}.block{a['block']}.{key}"] = np.nan if value is None else value
     geo = metrics.get("geometry", {})
@@ -59,9 +60,11 @@ def _scalars(metrics: dict) -> dict[str, float]:
     for entry in metrics.get("conditions", []):
         tag = f"b{entry['block']}.{entry['cue']}"
         out[f"when.{tag}.peak_error_ms"] = entry["peak_error_ms"]
+        out[f"when.{tag}.lead_ms"] = entry["lead_ms"]
         out[f"when.{tag}.prediction_amplitude"] = entry["prediction_amplitude"]
         if entry.get("omission_amplitude") is not None:
             out[f"when.{tag}.omission_amplitude"] = entry["omission_amplitude"]
+            out[f"when.{tag}.p_outcome"] = entry["p_outcome"]
     out["wall_time_s"] = metrics.get("wall_time_s")
     return out
 
@@ -109,6 +112,18 @@ def _diagnostic_scalars(run_dir: Path) -> dict[str, float]:
     return out
 
 
+def _pooled_omission_fit(stats: dict) -> dict:
+    """Claim 2 over seeds: the line through each (block, cue)'s omission-trial output averaged
+    over the seeds, against its P(outcome) (``pooled_omission.slope`` etc., no sd)."""
+    pairs = [(stats[key.replace("omission_amplitude", "p_outcome")]["mean"], s["mean"]) for key, s in stats.items()
+             if key.startswith("when.") and key.endswith(".omission_amplitude") and s["mean"] is not None]
+    if len(pairs) < 2:
+        return {}
+    fit = fit_line(*zip(*pairs))
+    return {f"pooled_omission.{key}": {"mean": fit[key], "sd": None, "n": len(pairs), "of": len(pairs), "values": []}
+            for key in ("slope", "intercept", "r") if fit[key] is not None}
+
+
 def summarize(out: Path) -> dict:
     summary = {}
     for label_dir in sorted(p for p in out.iterdir() if p.is_dir()):
@@ -124,6 +139,7 @@ def summarize(out: Path) -> dict:
             stats[key] = {"mean": float(finite.mean()) if finite.size else None,
                           "sd": float(finite.std(ddof=1)) if finite.size > 1 else None,
                           "n": int(finite.size), "of": int(values.size), "values": values.tolist()}
+        stats.update(_pooled_omission_fit(stats))
         summary[label_dir.name] = stats
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     lines = []

@@ -71,7 +71,9 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
     # cost about 0.3 us per step (10 % of the readouts, in a one-process comparison).
     weights, z, rectify = units.weights, units.z, units.rectify
     eligibility, eligibility_decay, eligibility_post = rule.eligibility, rule.eligibility_decay, rule.eligibility_post
-    online_units = rule.online_units
+    feature_mean, feature_power, mean_decay, centre, floor = (rule.feature_mean, rule.feature_power, rule.mean_decay,
+                                                              rule.centre, rule.normalize_floor)
+    online_units, bias, statistics_weight = rule.online_units, rule.bias, rule.statistics_weight
     targets, gates, learn, store_rows = teacher.targets, teacher.gates, teacher.learn, teacher.store
     out_steps, out_z = outputs.steps, outputs.z
     stored_steps, stored_features, stored_eligibility = store.steps, store.features, store.eligibility
@@ -80,11 +82,12 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
     features = bank.traces.reshape(n_banks * n)
     n_units = weights.shape[0]
     for k in range(n_units):
-        z[k] = readout_value(weights[k], features, rectify[k])
+        z[k] = readout_value(weights[k], features, bias[k], rectify[k])
         if not abs(z[k]) < 1e300:  # NaN or inf (or about to overflow in the update)
             return n_out, n_stored, k
     if eligibility.shape[0] > 0:
-        update_eligibility(eligibility, eligibility_decay, eligibility_post, features, z)
+        update_eligibility(eligibility, eligibility_decay, eligibility_post, features, z, feature_mean, feature_power,
+                           mean_decay, statistics_weight, centre, floor)
     if online_units.shape[0] > 0:
         three_factor_step(weights, z, targets[step], gates[step], online_units, rule, dt_ms)
     bad_unit = -1

@@ -137,8 +137,10 @@ class Readouts:
     # ------------------------------------------------------------------ state
     def reset_state(self) -> None:
         """Zero the traces, eligibilities and outputs (the trial-start reset), keeping weights and ``P``."""
-        for values in (self.bank.traces, self.bank.traces_aux, self.three_factor.eligibility, self.units.z):
-            values[...] = 0.0
+        tf_state = self.three_factor
+        for values in (self.bank.traces, self.bank.traces_aux, tf_state.eligibility, self.units.z,
+                       tf_state.output_history, tf_state.eligibility_history, tf_state.history_position):
+            values[...] = 0
 
     def reset_rls(self, reset_weights: bool = False) -> None:
         """FORCE/RLS reset at a chunk boundary: ``P <- I/alpha`` (and ``W <- 0`` if asked)."""
@@ -157,6 +159,12 @@ class Readouts:
         """Everything that changes during a run (for checkpoints)."""
         state = {"traces": self.bank.traces, "traces_aux": self.bank.traces_aux, "weights": self.weights,
                  "z": self.z, "eligibility": self.three_factor.eligibility, "P": self.rls.P,
+                 "bias": self.three_factor.bias, "feature_mean": self.three_factor.feature_mean,
+                 "feature_power": self.three_factor.feature_power,
+                 "statistics_weight": self.three_factor.statistics_weight,
+                 "output_history": self.three_factor.output_history,
+                 "eligibility_history": self.three_factor.eligibility_history,
+                 "history_position": self.three_factor.history_position,
                  "rls_pending_pr": self.rls.pending_pr, "rls_pending_coefficients": self.rls.pending_coefficients}
         state.update({f"store_{name}": values for name, values in self.store.get_state().items()})
         return state

@@ -3,14 +3,48 @@
 For readout unit ``k`` with weights ``w_k`` over the presynaptic features ``x`` (the
 reservoir's filtered spike trains):
 
-    eligibility  tau_e dE_kj/dt = -E_kj + x_j(t) h(z_k(t))       (h = 1, or h = z_k: "output")
+    output       z_k = w_k . x + b_k                               (b_k: a learned bias, or 0)
+    presynaptic  u_j = (x_j - m_j) / (floor + v_j)                 (centring and normalisation: optional)
+    eligibility  tau_e dE_kj/dt = -E_kj + u_j(t) h(z_k(t))       (h = 1, or h = z_k: "output")
     third factor eps_k(t) = target_k(t) - z_k(t)                  (the unit's own error)
     gate         g_k(t) in [0, 1]                                  (window, surprise, selective)
     update       dw_kj = eta g_k eps_k E_kj dt   (- lambda w_kj dt),  optionally clipped to bounds
+                 db_k  = eta_b g_k eps_k dt
 
 Discretised exactly for piecewise-constant input: ``E <- E e^(-dt/tau_e) + (1 - e^(-dt/tau_e))
-x h``. The eligibility trace is what lets a reward-time error credit activity that came before
+u h``. The eligibility trace is what lets a reward-time error credit activity that came before
 it, so a readout trained on an outcome becomes anticipatory.
+
+The presynaptic factor ``u`` is the feature itself by default. Two optional transforms, each
+local to the presynaptic feature, make gradient-like learning fast on positive spike traces
+(``docs/design-choices.md``, "The three-factor rule"):
+
+* **centring** (``centering = "running_mean"``): ``m_j`` is a running mean of ``x_j`` with time
+  constant ``tau_mean_ms`` (longer than a trial, so the within-trial time course survives); the
+  covariance rule of Sejnowski (J Math Biol 1977), for which LeCun, Kanter & Solla (PRL 1991) and
+  Schraudolph (LNCS 1524, 1998) show the speed-up: the common rate stops dominating the feature
+  correlations. A learned bias (``bias_learning_rate > 0``) then absorbs the mean output.
+* **normalisation** (``normalization = "variance"``): ``v_j`` is a running mean of
+  ``(x_j - m_j)^2`` over the same time constant, and the factor is divided by ``floor + v_j``:
+  a diagonal approximation of the inverse feature covariance (a diagonal Newton step, as in
+  LeCun et al.'s "Efficient BackProp", 1998), so the step no longer depends on the units or the
+  power of each input (Kreutzer, Senn & Petrovici, eLife 2022, read plasticity scaled by
+  presynaptic variance as a natural-gradient rule). The floor keeps rarely active inputs from
+  taking huge steps.
+
+**Prediction lead** (``prediction_lead_ms = h > 0``): the unit learns to predict its target
+``h`` ms ahead. The error at ``t`` compares the target at ``t`` with the unit's output at
+``t - h``, and it is paired with the eligibility of ``t - h``:
+``dw_kj = eta g_k(t) (target_k(t) - z_k(t - h)) E_kj(t - h) dt``. Each unit keeps its last
+``h / dt`` outputs and each eligibility set its last ``h / dt`` rows (a delay line: the
+synapse's tag becomes eligible for the error ``h`` ms later). With time-locked features the
+fixed point is the least-squares prediction of the target ``h`` ms ahead, so the output rises
+``h`` ms before the outcome and cannot use the outcome's own response (project's choice,
+docs/design-choices.md). Online units only.
+
+The running statistics take each step's features before its eligibility update, at every
+step, gate open or closed: they are the synapse's own history, not the task's. The trial-start
+reset leaves them (and the bias) alone, like the weights.
 
 Gate kinds (per unit):
 
@@ -73,16 +107,48 @@ class ThreeFactorConfig(BaseModel):
     weight_min: float | None = Field(None, description="lower weight bound (none: unbounded)")
     weight_max: float | None = Field(None, description="upper weight bound (none: unbounded)")
     weight_decay_per_ms: float = Field(0.0, ge=0.0, description="lambda of the decay term `-lambda w dt`")
+    centering: Literal["none", "running_mean"] = Field(
+        "none", description="presynaptic factor: the feature (`none`) or the feature minus its running mean "
+                            "(`running_mean`, the covariance rule)")
+    normalization: Literal["none", "variance"] = Field(
+        "none", description="divide the presynaptic factor by `normalization_floor + running variance` "
+                            "(`variance`) or not (`none`)")
+    tau_mean_ms: float = Field(20000.0, gt=0.0, description="time constant of the running mean and variance "
+                                                             "of each feature")
+    normalization_floor: float = Field(1e-4, gt=0.0, description="added to the running variance (feature "
+                                                                 "units squared)")
+    bias_learning_rate: float = Field(0.0, ge=0.0, description="eta_b of a learned bias `b` (z = w . x + b), "
+                                                               "per ms; 0: no bias")
+    prediction_lead_ms: float = Field(0.0, ge=0.0, description=(
+        "learn to predict the target this far ahead: the error at t uses the output and the eligibility of "
+        "t - lead (online units only)"))
     consolidation: ConsolidationConfig = ConsolidationConfig()
 
     @model_validator(mode="after")
     def _bounds(self) -> "ThreeFactorConfig":
         if self.weight_min is not None and self.weight_max is not None and self.weight_min >= self.weight_max:
             raise ValueError("weight_min must be below weight_max")
+        if self.prediction_lead_ms > 0 and self.consolidation.mode != "online":
+            raise ValueError("prediction_lead_ms needs consolidation.mode = 'online' (a replayed window has no "
+                             "future to predict)")
         return self
+
+    def lead_steps(self, dt_ms: float) -> int:
+        return int(round(self.prediction_lead_ms / dt_ms))
 
     def eligibility_decay(self, dt_ms: float) -> float:
         return math.exp(-dt_ms / self.tau_eligibility_ms)
+
+    def mean_decay(self, dt_ms: float) -> float:
+        """``exp(-dt / tau_mean)`` with centring or normalisation, else 1 (statistics kept at 0)."""
+        if self.centering == "none" and self.normalization == "none":
+            return 1.0
+        return math.exp(-dt_ms / self.tau_mean_ms)
+
+    def presynaptic_key(self, dt_ms: float) -> tuple:
+        """What the presynaptic factor depends on: units with equal keys share eligibility sets."""
+        return (self.eligibility_decay(dt_ms), self.mean_decay(dt_ms), self.centering == "running_mean",
+                self.normalization == "variance", self.normalization_floor)
 
     def bounds(self) -> tuple[float, float]:
         """``(w_min, w_max)`` with infinities for absent bounds."""
@@ -122,6 +188,31 @@ class ThreeFactorState(NamedTuple):
     """The unit whose output is the postsynaptic factor of each set, or -1 (factor 1)."""
     eligibility_of: np.ndarray
     """The eligibility set of each unit."""
+    feature_mean: np.ndarray
+    """``(S, F)`` running mean of each feature, per set (zero and fixed without centring or
+    normalisation), before the division by ``statistics_weight``."""
+    feature_power: np.ndarray
+    """``(S, F)`` running mean of the squared centred feature, per set."""
+    mean_decay: np.ndarray
+    """``exp(-dt / tau_mean)`` of each set (1: no running statistics)."""
+    statistics_weight: np.ndarray
+    """``1 - mean_decay^n`` after ``n`` steps, per set: the running statistics are divided by
+    it, so they are unbiased from the first step on (as Adam corrects its moments)."""
+    centre: np.ndarray
+    """Whether each set subtracts the running mean."""
+    normalize_floor: np.ndarray
+    """Each set's floor under the variance, or 0 for no normalisation."""
+    bias: np.ndarray
+    """``(K,)`` learned bias of each unit (0 for units without one; every unit's output adds it)."""
+    bias_learning_rate: np.ndarray
+    lead_steps: np.ndarray
+    """``(K,)`` prediction lead of each unit, in steps."""
+    output_history: np.ndarray
+    """``(K, H)`` each unit's last ``H`` outputs (a ring; ``H = 1`` when no unit has a lead)."""
+    eligibility_history: np.ndarray
+    """``(S, H, F)`` each set's last ``H`` eligibility rows (``(S, 0, F)`` when no unit has a lead)."""
+    history_position: np.ndarray
+    """``(1,)`` the ring slot of the current step."""
 
 
 def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_of, n_features: int,
@@ -135,8 +226,10 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
     w_min = np.full(n_units, -np.inf)
     w_max = np.full(n_units, np.inf)
     weight_decay = np.zeros(n_units)
+    bias_rate = np.zeros(n_units)
+    lead = np.zeros(n_units, dtype=np.int64)
     eligibility_of = np.zeros(n_units, dtype=np.int64)
-    decays, posts, online, replayed = [], [], [], []
+    keys, posts, online, replayed = [], [], [], []
     for unit, c in enumerate(unit_configs):
         if c is None:
             continue
@@ -145,27 +238,43 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
         threshold[unit] = c.surprise_threshold
         w_min[unit], w_max[unit] = c.bounds()
         weight_decay[unit] = c.weight_decay_per_ms
+        bias_rate[unit] = c.bias_learning_rate
+        lead[unit] = c.lead_steps(dt_ms)
         (online if c.consolidation.mode == "online" else replayed).append(unit)
-        decay = c.eligibility_decay(dt_ms)
-        shared = [s for s, (d, p) in enumerate(zip(decays, posts)) if d == decay and p < 0]
+        key = c.presynaptic_key(dt_ms)
+        shared = [s for s, (k, p) in enumerate(zip(keys, posts)) if k == key and p < 0]
         if c.post_factor == "none" and shared:
             eligibility_of[unit] = shared[0]
         else:
-            eligibility_of[unit] = len(decays)
-            decays.append(decay)
+            eligibility_of[unit] = len(keys)
+            keys.append(key)
             posts.append(unit if c.post_factor == "output" else -1)
+    n_sets = len(keys)
+    ring = int(lead.max()) + 1 if lead.size and lead.max() > 0 else 1
     return ThreeFactorState(
         online_units=np.array(online, dtype=np.int64), replay_units=np.array(replayed, dtype=np.int64),
         learning_rate=learning_rate, gate_kind=gate_kind, surprise_threshold=threshold,
         group_of=np.ascontiguousarray(group_of, dtype=np.int64), weight_min=w_min, weight_max=w_max,
-        weight_decay_per_ms=weight_decay, eligibility=np.zeros((len(decays), n_features)),
-        eligibility_decay=np.array(decays, dtype=np.float64), eligibility_post=np.array(posts, dtype=np.int64),
-        eligibility_of=eligibility_of)
+        weight_decay_per_ms=weight_decay, eligibility=np.zeros((n_sets, n_features)),
+        eligibility_decay=np.array([k[0] for k in keys], dtype=np.float64),
+        eligibility_post=np.array(posts, dtype=np.int64), eligibility_of=eligibility_of,
+        feature_mean=np.zeros((n_sets, n_features)), feature_power=np.zeros((n_sets, n_features)),
+        mean_decay=np.array([k[1] for k in keys], dtype=np.float64), statistics_weight=np.zeros(n_sets),
+        centre=np.array([k[2] for k in keys], dtype=np.bool_),
+        normalize_floor=np.array([k[4] if k[3] else 0.0 for k in keys], dtype=np.float64),
+        bias=np.zeros(n_units), bias_learning_rate=bias_rate, lead_steps=lead,
+        output_history=np.zeros((n_units, ring)),
+        eligibility_history=np.zeros((n_sets, ring if ring > 1 else 0, n_features)),
+        history_position=np.zeros(1, dtype=np.int64))
 
 
 @njit(cache=True)
-def update_eligibility(eligibility, decay, post_unit, features, z):
-    """``E[s] <- E[s] decay[s] + (1 - decay[s]) x h``, with ``h = z[post_unit[s]]`` or 1."""
+def update_eligibility(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor):
+    """``E[s] <- E[s] decay[s] + (1 - decay[s]) u h``, with ``h = z[post_unit[s]]`` or 1 and
+    ``u`` the presynaptic factor of set ``s`` (the module docstring): first the running mean
+    ``m`` and power ``v`` take the step's features (when ``mean_decay[s] < 1``; both are
+    divided by ``weight[s]``, the total weight of the steps they have seen), then ``u = x - m``
+    (``centre[s]``) or ``x``, divided by ``floor[s] + v`` when ``floor[s] > 0``."""
     n_sets, n_features = eligibility.shape
     for s in range(n_sets):
         keep = decay[s]
@@ -173,8 +282,26 @@ def update_eligibility(eligibility, decay, post_unit, features, z):
         if post_unit[s] >= 0:
             gain = gain * z[post_unit[s]]
         row = eligibility[s]
+        if mean_decay[s] == 1.0:
+            for f in range(n_features):
+                row[f] = row[f] * keep + gain * features[f]
+            continue
+        m, v = mean[s], power[s]
+        stay = mean_decay[s]
+        take = 1.0 - stay
+        weight[s] = weight[s] * stay + take
+        unbias = 1.0 / weight[s]
+        subtract = centre[s]
+        eps = floor[s]
         for f in range(n_features):
-            row[f] = row[f] * keep + gain * features[f]
+            x = features[f]
+            m[f] = m[f] * stay + take * x
+            d = x - m[f] * unbias
+            v[f] = v[f] * stay + take * d * d
+            u = d if subtract else x
+            if eps > 0.0:
+                u = u / (eps + v[f] * unbias)
+            row[f] = row[f] * keep + gain * u
 
 
 @njit(cache=True)
@@ -208,25 +335,46 @@ def apply_update(row, eligibility_row, scale, decay_step, w_min, w_max):
 @njit(cache=True)
 def three_factor_step(weights, z, targets_row, gates_row, units, rule, dt_ms):
     """One online update of the listed three-factor ``units`` (outputs ``z`` already computed,
-    eligibility already updated); ``rule`` is the :class:`ThreeFactorState`."""
+    eligibility already updated); ``rule`` is the :class:`ThreeFactorState`. With prediction
+    leads, the step's outputs and eligibility rows first enter the rings, and a unit with lead
+    ``h`` learns from its output and eligibility ``h`` steps back."""
     # the bundle's arrays taken out once, not at every access inside the loop (which costs a
     # reference-count update each time)
     gate_kind, threshold, group_of = rule.gate_kind, rule.surprise_threshold, rule.group_of
     learning_rate, eligibility, eligibility_of = rule.learning_rate, rule.eligibility, rule.eligibility_of
     weight_decay, w_min, w_max = rule.weight_decay_per_ms, rule.weight_min, rule.weight_max
+    bias, bias_rate, lead = rule.bias, rule.bias_learning_rate, rule.lead_steps
+    outputs_past, rows_past, position = rule.output_history, rule.eligibility_history, rule.history_position
+    ring = outputs_past.shape[1]
+    now = position[0]
+    if ring > 1:
+        for k in range(z.shape[0]):
+            outputs_past[k, now] = z[k]
+        for s in range(eligibility.shape[0]):
+            past, row = rows_past[s, now], eligibility[s]
+            for f in range(row.shape[0]):
+                past[f] = row[f]
+        position[0] = (now + 1) % ring
     for idx in range(units.shape[0]):
         k = units[idx]
-        error = targets_row[k] - z[k]
+        if lead[k] > 0:
+            then = (now - lead[k]) % ring
+            error = targets_row[k] - outputs_past[k, then]
+            row = rows_past[eligibility_of[k], then]
+        else:
+            error = targets_row[k] - z[k]
+            row = eligibility[eligibility_of[k]]
         g = unit_gate(k, gates_row[k], error, gate_kind[k], threshold[k], group_of, z)
         if g == 0.0:
             continue
         scale = learning_rate[k] * g * error * dt_ms
-        apply_update(weights[k], eligibility[eligibility_of[k]], scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
+        apply_update(weights[k], row, scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
+        bias[k] += bias_rate[k] * g * error * dt_ms
 
 
 @njit(cache=True)
-def readout_value(row, features, rectify):
-    """``w . x`` summed in 8 interleaved partial sums (a fixed order, so results are
+def readout_value(row, features, offset, rectify):
+    """``w . x + offset`` (the unit's bias), ``w . x`` summed in 8 interleaved partial sums (a fixed order, so results are
     reproducible, and independent chains, so the loop is fast), then optionally rectified.
 
     Measured alternative: the plain loop compiled with ``fastmath={"reassoc"}`` vectorises and
@@ -248,7 +396,7 @@ def readout_value(row, features, rectify):
         s7 += row[f + 7] * features[f + 7]
     for f in range(head, n):
         s0 += row[f] * features[f]
-    total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + offset
     if rectify and total < 0.0:
         return 0.0
     return total
@@ -267,11 +415,12 @@ def replay(weights, stored_features, stored_eligibility, targets, gates, units, 
     z = np.zeros(n_units)
     gate_kind, threshold, group_of = rule.gate_kind, rule.surprise_threshold, rule.group_of
     learning_rate, weight_decay, w_min, w_max = rule.learning_rate, rule.weight_decay_per_ms, rule.weight_min, rule.weight_max
+    bias, bias_rate = rule.bias, rule.bias_learning_rate
     for _ in range(n_replay):
         for t in range(stored_features.shape[0]):
             x = stored_features[t]
             for k in range(n_units):
-                z[k] = readout_value(weights[k], x, rectify[k])
+                z[k] = readout_value(weights[k], x, bias[k], rectify[k])
             for idx in range(units.shape[0]):
                 k = units[idx]
                 error = targets[t, k] - z[k]
@@ -280,6 +429,7 @@ def replay(weights, stored_features, stored_eligibility, targets, gates, units, 
                     continue
                 scale = learning_rate[k] * g * error * dt_ms
                 apply_update(weights[k], stored_eligibility[t], scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
+                bias[k] += bias_rate[k] * g * error * dt_ms
 
 
 @njit(cache=True)
@@ -288,12 +438,16 @@ def online_rows(weights, z, rule, features, targets, gates, rectify, dt_ms, outp
     (outputs, eligibility, update); ``outputs[t]`` and ``stored_eligibility[t]`` (set 0) receive
     each row's outputs and eligibility."""
     eligibility, decay, post, units = rule.eligibility, rule.eligibility_decay, rule.eligibility_post, rule.online_units
+    mean, power, mean_decay, centre, floor = (rule.feature_mean, rule.feature_power, rule.mean_decay, rule.centre,
+                                              rule.normalize_floor)
+    weight = rule.statistics_weight
+    bias = rule.bias
     for t in range(features.shape[0]):
         x = features[t]
         for k in range(weights.shape[0]):
-            z[k] = readout_value(weights[k], x, rectify[k])
+            z[k] = readout_value(weights[k], x, bias[k], rectify[k])
             outputs[t, k] = z[k]
-        update_eligibility(eligibility, decay, post, x, z)
+        update_eligibility(eligibility, decay, post, x, z, mean, power, mean_decay, weight, centre, floor)
         stored_eligibility[t] = eligibility[0]
         three_factor_step(weights, z, targets[t], gates[t], units, rule, dt_ms)
 
@@ -309,7 +463,8 @@ class ThreeFactorReadout:
     Parameters
     ----------
     learning_rate, tau_eligibility_ms, post_factor, gate, surprise_threshold, weight_min,
-    weight_max, weight_decay_per_ms
+    weight_max, weight_decay_per_ms, centering, normalization, tau_mean_ms, normalization_floor,
+    bias_learning_rate
         As in :class:`ThreeFactorConfig`.
     dt_ms : float
         Time step between rows.
@@ -319,6 +474,8 @@ class ThreeFactorReadout:
     Attributes
     ----------
     weights_ : ndarray, shape (K, F)
+    bias_ : ndarray, shape (K,)
+        The learned biases (zero unless ``bias_learning_rate > 0``).
     state_ : ThreeFactorState
         The rule's state (its ``eligibility`` carries over between ``partial_fit`` calls).
     z_ : ndarray, shape (K,)
@@ -341,11 +498,15 @@ class ThreeFactorReadout:
     def __init__(self, *, learning_rate: float = 1e-3, tau_eligibility_ms: float = 100.0, dt_ms: float = 1.0,
                  post_factor: str = "none", gate: str = "window", surprise_threshold: float = 0.1,
                  weight_min: float | None = None, weight_max: float | None = None,
-                 weight_decay_per_ms: float = 0.0, rectify: bool = False):
+                 weight_decay_per_ms: float = 0.0, centering: str = "none", normalization: str = "none",
+                 tau_mean_ms: float = 20000.0, normalization_floor: float = 1e-4, bias_learning_rate: float = 0.0,
+                 prediction_lead_ms: float = 0.0, rectify: bool = False):
         self.config = ThreeFactorConfig(
             learning_rate=learning_rate, tau_eligibility_ms=tau_eligibility_ms, post_factor=post_factor, gate=gate,
             surprise_threshold=surprise_threshold, weight_min=weight_min, weight_max=weight_max,
-            weight_decay_per_ms=weight_decay_per_ms)
+            weight_decay_per_ms=weight_decay_per_ms, centering=centering, normalization=normalization,
+            tau_mean_ms=tau_mean_ms, normalization_floor=normalization_floor, bias_learning_rate=bias_learning_rate,
+            prediction_lead_ms=prediction_lead_ms)
         if not dt_ms > 0:
             raise ValueError(f"dt_ms must be > 0, got {dt_ms!r}")
         self.dt_ms = float(dt_ms)
@@ -354,12 +515,24 @@ class ThreeFactorReadout:
         self.state_: ThreeFactorState | None = None
         self.z_: np.ndarray | None = None
 
+    def start(self, n_features: int, n_outputs: int = 1) -> "ThreeFactorReadout":
+        """Start afresh: zero weights, biases, traces and running statistics for ``n_features``
+        inputs and ``n_outputs`` units (what :meth:`fit` does before its rows)."""
+        self._allocate(int(n_features), int(n_outputs))
+        return self
+
     def _allocate(self, n_features: int, n_outputs: int) -> None:
         self.weights_ = np.zeros((n_outputs, n_features))
         self.z_ = np.zeros(n_outputs)
         self.state_ = three_factor_state([self.config] * n_outputs, np.zeros(n_outputs, dtype=np.int64), n_features,
                                          self.dt_ms)
         self._rectify_units = np.full(n_outputs, self.rectify)
+
+    @property
+    def bias_(self) -> np.ndarray:
+        if self.state_ is None:
+            raise ValueError("this ThreeFactorReadout is not fitted yet")
+        return self.state_.bias
 
     @property
     def eligibility_(self) -> np.ndarray:
@@ -392,11 +565,13 @@ class ThreeFactorReadout:
         return self
 
     def reset_state(self) -> "ThreeFactorReadout":
-        """Zero the eligibility trace and the last output, keeping the weights: the trial-start
-        reset of :meth:`reservoir.simulation.Simulation.reset_state`, for the learner."""
+        """Zero the eligibility trace and the last output, keeping the weights, the bias and the
+        running feature statistics: the trial-start reset of
+        :meth:`reservoir.simulation.Simulation.reset_state`, for the learner."""
         if self.weights_ is not None:
-            self.state_.eligibility[:] = 0.0
-            self.z_[:] = 0.0
+            for values in (self.state_.eligibility, self.z_, self.state_.output_history,
+                           self.state_.eligibility_history, self.state_.history_position):
+                values[...] = 0
         return self
 
     def fit(self, X, Y, gates=None) -> "ThreeFactorReadout":
@@ -415,5 +590,5 @@ class ThreeFactorReadout:
         """Outputs ``z`` for each row (no learning)."""
         if self.weights_ is None:
             raise ValueError("this ThreeFactorReadout is not fitted yet")
-        z = np.atleast_2d(X) @ self.weights_.T
+        z = np.atleast_2d(X) @ self.weights_.T + self.state_.bias
         return np.maximum(z, 0.0) if self.rectify else z
