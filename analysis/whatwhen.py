@@ -384,14 +384,17 @@ def whatwhen_figures(run, out_dir: Path, metrics: dict | None = None, design: Wh
     fig.tight_layout()
     paths.append(save(fig, out_dir / "figures" / "amplitude_vs_probability.png"))
     if metrics["adaptation"]:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
         for a in metrics["adaptation"]:
             x = np.arange(len(a["peak_time_by_trial_ms"])) + SMOOTH_TRIALS
             axes[0].plot(x, a["peak_time_by_trial_ms"], label=f"{a['cue']}, block {a['block']}")
             axes[0].axhline(a["latency_ms"], color="r", ls=":", lw=1)
             axes[1].plot(x, a["amplitude_by_trial"], label=f"{a['cue']}, block {a['block']}")
+            axes[2].plot(x, a["outcome_window_by_trial"], label=f"{a['cue']}, block {a['block']}")
+            axes[2].axhspan(0.8 * a["p_outcome"], 1.2 * a["p_outcome"], color="r", alpha=0.1)
         axes[0].set_ylabel("peak time (ms, 5-trial average)")
         axes[1].set_ylabel("prediction amplitude (5-trial average)")
+        axes[2].set_ylabel("outcome-window output (5-trial average);\nshaded: new P(outcome) +- 20 %")
         for ax in axes:
             ax.set_xlabel("trial of the cue after the switch")
             ax.legend(fontsize=7)

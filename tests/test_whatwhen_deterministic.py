@@ -4,7 +4,8 @@ outcome as teacher only (``experiments/whatwhen_deterministic.toml``). Seed 1 of
 
 There, a least-squares "when" readout reaches the ideal prediction (claims 1 and 2), the RLS
 baseline learns it, keeps the old latency after a switch without a reset and re-adapts with one
-(claim 5). The three-factor rule has not converged after 400 trials: a strict xfail states it.
+(claim 5). The default three-factor rule gets there within 400 trials but overshoots for the
+less likely cues without noise: a strict xfail states it.
 """
 import json
 
@@ -76,12 +77,17 @@ def test_rls_learns_the_prediction_then_keeps_the_old_latency_without_a_reset(tm
     assert abs(_condition(reset, 1, "C1")["peak_error_ms"]) <= 30
 
 
-@pytest.mark.xfail(strict=True, reason="the three-factor rule converges towards P(outcome) but slowly: after 400 "
-                   "trials its omission-trial output is about 0.2 of P(outcome), after 3200 about 0.5 "
+@pytest.mark.xfail(strict=True, reason="without noise the default rule overshoots for the less likely cues: at "
+                   "trial 400 its output is 0.83 / 1.28 / 1.58 of P(outcome) for C1 / C2 / C3 (seed 1; the "
+                   "engine's own noise-free run: intercept +0.14); with the default noise it is calibrated "
                    "(docs/results-whatwhen.md)")
 def test_three_factor_rule_reaches_the_prediction_within_400_trials(deterministic):
+    """The default 'when' rule (centred, variance-normalised, bias, 5 ms lead), offline on the
+    run's identical trials with fresh Bernoulli outcomes: within 20 % of P(outcome) for every
+    cue at trial 400 (the old plain rule needed about 10^4 trials, docs/results-whatwhen.md)."""
     task, run, _ = deterministic
-    result = rule_convergence(task, run, [0.01], n_trials=400)
+    rate = next(g for g in run.config["readouts"]["groups"] if g["name"] == "when")["three_factor"]["learning_rate"]
+    result = rule_convergence(task, run, [rate], n_trials=400)
     final = result["runs"][0]["history"][-1]
     ratios = [e["amplitude"] / e["p_outcome"] for e in final["cues"]]
-    assert np.min(ratios) >= 0.8
+    assert np.min(ratios) >= 0.8 and np.max(ratios) <= 1.2, ratios

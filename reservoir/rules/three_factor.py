@@ -39,12 +39,13 @@ local to the presynaptic feature, make gradient-like learning fast on positive s
 ``h / dt`` outputs and each eligibility set its last ``h / dt`` rows (a delay line: the
 synapse's tag becomes eligible for the error ``h`` ms later). With time-locked features the
 fixed point is the least-squares prediction of the target ``h`` ms ahead, so the output rises
-``h`` ms before the outcome and cannot use the outcome's own response (project's choice,
-docs/design-choices.md). Online units only.
+about ``h`` ms before the outcome (project's choice, docs/design-choices.md). Online units only.
 
-The running statistics take each step's features before its eligibility update, at every
-step, gate open or closed: they are the synapse's own history, not the task's. The trial-start
-reset leaves them (and the bias) alone, like the weights.
+The running statistics are exponentially weighted averages divided by the total weight of the
+steps seen so far (as Adam corrects its moments), so they are unbiased from the first step.
+They take each step's features before its eligibility update, at every step, gate open or
+closed: they are the synapse's own history, not the task's. The trial-start reset leaves them
+(and the bias) alone, like the weights.
 
 Gate kinds (per unit):
 
