@@ -70,13 +70,15 @@ def cue_features(design: WhatWhenDesign, run, length_ms: float | None = None) ->
 
 
 def when_rule(design: WhatWhenDesign, run) -> dict:
-    """The three-factor settings of the run's "when" group (as written in its configuration);
-    raises ``ValueError`` if that group learns by another rule."""
+    """The three-factor settings of the run's "when" group (as written in its configuration),
+    without ``consolidation``: the keyword arguments of
+    :class:`~reservoir.rules.three_factor.ThreeFactorReadout`. Raises ``ValueError`` if that
+    group learns by another rule."""
     group = next(g for g in run.config["readouts"]["groups"] if g["name"] == design.group)
     if group.get("rule") != "three_factor":
         raise ValueError(f"readouts.groups: the 'when' group {design.group!r} uses rule "
                          f"{group.get('rule')!r}, not 'three_factor'")
-    return dict(group["three_factor"])
+    return {key: value for key, value in group["three_factor"].items() if key != "consolidation"}
 
 
 def _snapshot(learner, features, cues, t, outcome_ms) -> list[dict]:
@@ -103,10 +105,9 @@ def rule_convergence(design: WhatWhenDesign, run, learning_rates, n_trials: int 
     run's rule (e.g. ``{"tau_eligibility_ms": 5.0}``)."""
     c = design
     rule = when_rule(design, run)
-    rule.pop("consolidation", None)
     rule.pop("learning_rate", None)
     rule.update(rule_overrides or {})
-    period_ms = c.trial_ms + float(run.config["task"]["iti_ms"])
+    period_ms = c.trial_ms + c.iti_ms
     features = cue_features(design, run, period_ms)  # the interval too: the running statistics see it
     settings = c.settings[0]
     cues = [(name, latency, float(sum(probs.values()))) for name, (latency, probs) in zip(c.cues, settings)]
@@ -204,7 +205,6 @@ def _own_features(args, parser, design, run) -> int:
     try:
         candidates = dict(parse_candidate(text) for text in (args.candidate or ["own"]))
         base = when_rule(design, run)
-        base.pop("consolidation", None)
         results = replay_when_rule(design, run, candidates, base, n_trials=args.trials_own)
     except ValueError as error:
         parser.error(str(error))

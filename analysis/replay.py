@@ -55,7 +55,7 @@ def parse_candidate(text: str) -> tuple[str, dict]:
 def replay_when_rule(design: WhatWhenDesign, run, candidates: dict[str, dict], base_rule: dict,
                      n_trials: int | None = None) -> dict[str, dict]:
     """Replay each candidate (``name -> settings`` that replace those of ``base_rule``, the run's
-    "when" three-factor settings without ``consolidation``) over the first ``n_trials`` trials
+    "when" three-factor settings, :func:`analysis.convergence.when_rule`) over the first ``n_trials`` trials
     (default: all) and return, per candidate, :func:`when_measures` of its outputs and the
     ``(trials, samples)`` outputs themselves (key ``when``)."""
     c = design
@@ -67,7 +67,7 @@ def replay_when_rule(design: WhatWhenDesign, run, candidates: dict[str, dict], b
     if not 1 <= total <= len(table["trial"]):
         raise ValueError(f"n_trials: expected 1 to {len(table['trial'])}, got {n_trials}")
     dt = run.dt_ms
-    period_steps = int(round((c.trial_ms + run.config["task"]["iti_ms"]) / dt))
+    period_steps = int(round((c.trial_ms + c.iti_ms) / dt))
     trial_steps = int(round(c.trial_ms / dt))
     every = max(1, int(round(run.output_dt_ms / dt)))
     taus = [float(f.get("tau_ms", 20.0)) for f in run_filters(run)]

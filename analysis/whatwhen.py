@@ -34,6 +34,7 @@ class WhatWhenDesign:
     block_changes: list[list[str]]
     settings: list[list[tuple[float, dict[str, float]]]]
     trial_ms: float
+    iti_ms: float
     cue_ms: float
     outcome_ms: float
     test_trials: int
@@ -66,8 +67,8 @@ class WhatWhenDesign:
         what_group = task.get("what_group")
         what = np.arange(*run.readout_groups[what_group]) if what_group else np.zeros(0, dtype=np.int64)
         return cls(cues=names, identities=list(task["identities"]), blocks=[b.get("name", "") for b in task["blocks"]],
-                   block_changes=changed, settings=settings, trial_ms=task["trial_ms"], cue_ms=task["cue_ms"],
-                   outcome_ms=task["outcome_ms"], test_trials=task["test_trials"],
+                   block_changes=changed, settings=settings, trial_ms=task["trial_ms"], iti_ms=task["iti_ms"],
+                   cue_ms=task["cue_ms"], outcome_ms=task["outcome_ms"], test_trials=task["test_trials"],
                    reset_between_trials=task["reset_between_trials"], group=task["group"], when_column=int(start),
                    what_columns=what, seed=int(run.config.get("seed", 0)))
 

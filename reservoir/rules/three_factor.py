@@ -147,9 +147,10 @@ class ThreeFactorConfig(BaseModel):
         return math.exp(-dt_ms / self.tau_mean_ms)
 
     def presynaptic_key(self, dt_ms: float) -> tuple:
-        """What the presynaptic factor depends on: units with equal keys share eligibility sets."""
-        return (self.eligibility_decay(dt_ms), self.mean_decay(dt_ms), self.centering == "running_mean",
-                self.normalization == "variance", self.normalization_floor)
+        """What the presynaptic factor depends on: units with equal keys share eligibility sets.
+        ``(eligibility decay, statistics decay, centre, floor)``, the floor 0 without normalisation."""
+        floor = self.normalization_floor if self.normalization == "variance" else 0.0
+        return (self.eligibility_decay(dt_ms), self.mean_decay(dt_ms), self.centering == "running_mean", floor)
 
     def bounds(self) -> tuple[float, float]:
         """``(w_min, w_max)`` with infinities for absent bounds."""
@@ -262,7 +263,7 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
         feature_mean=np.zeros((n_sets, n_features)), feature_power=np.zeros((n_sets, n_features)),
         mean_decay=np.array([k[1] for k in keys], dtype=np.float64), statistics_weight=np.zeros(n_sets),
         centre=np.array([k[2] for k in keys], dtype=np.bool_),
-        normalize_floor=np.array([k[4] if k[3] else 0.0 for k in keys], dtype=np.float64),
+        normalize_floor=np.array([k[3] for k in keys], dtype=np.float64),
         bias=np.zeros(n_units), bias_learning_rate=bias_rate, lead_steps=lead,
         output_history=np.zeros((n_units, ring)),
         eligibility_history=np.zeros((n_sets, ring if ring > 1 else 0, n_features)),
