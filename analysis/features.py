@@ -63,3 +63,25 @@ def trial_features(run, onsets_ms: np.ndarray, length_ms: float, every_ms: float
     for trial, onset in enumerate(onsets_ms):
         out[trial] = spikes.filtered(onset - lead * run.dt_ms, n_steps, sample_steps, taus, dtype)
     return out
+
+
+def window_means(run, starts_ms, length_ms: float, lead_in_ms: float = 200.0, taus_ms=None) -> np.ndarray:
+    """``(len(starts_ms), N x filters)``: each window's mean feature vector (the mean of the
+    traces after each of the window's steps), with the run's trace filters.
+
+    Each window is filtered from a zero state ``lead_in_ms`` before its start, so a trace's
+    error is ``exp(-lead_in / tau)`` of its value then (5e-5 for 200 ms and tau = 20 ms).
+    Windows are rebuilt one at a time, so memory stays bounded for long runs.
+    """
+    taus = [float(f.get("tau_ms", 20.0)) for f in run_filters(run)] if taus_ms is None else list(taus_ms)
+    dt = run.dt_ms
+    lead = int(round(lead_in_ms / dt))
+    n_window = int(round(length_ms / dt))
+    starts = np.asarray(starts_ms, dtype=float)
+    spikes = SpikeIndex(run)
+    out = np.empty((starts.size, run.n_neurons * len(taus)))
+    for i, start in enumerate(starts):
+        begin = max(0.0, start - lead * dt)
+        skip = int(round((start - begin) / dt))
+        out[i] = spikes.filtered(begin, skip + n_window, skip + np.arange(n_window), taus).mean(axis=0)
+    return out

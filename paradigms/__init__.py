@@ -10,7 +10,8 @@ from __future__ import annotations
 from .base import NoTaskConfig, Segment, Task
 from .cue_bump import CueBumpTask, CueBumpTaskConfig
 from .force_sine import SineTask, SineTaskConfig
+from .permuted_digits import PermutedDigitsTask, PermutedDigitsTaskConfig
 from .whatwhen import WhatWhenTask, WhatWhenTaskConfig
 
-__all__ = ["CueBumpTask", "CueBumpTaskConfig", "NoTaskConfig", "Segment", "SineTask", "SineTaskConfig", "Task",
+__all__ = ["CueBumpTask", "CueBumpTaskConfig", "NoTaskConfig", "PermutedDigitsTask", "PermutedDigitsTaskConfig", "Segment", "SineTask", "SineTaskConfig", "Task",
            "WhatWhenTask", "WhatWhenTaskConfig"]

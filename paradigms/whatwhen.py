@@ -28,10 +28,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import h5py
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from analysis.whatwhen import whatwhen_figures, whatwhen_metrics
+from analysis.retention import when_retention
+from analysis.whatwhen import WhatWhenDesign, whatwhen_figures, whatwhen_metrics
 from reservoir.inputs import ExternalInput
 from reservoir.readouts import Readouts, Teacher
 from reservoir.rng import stream_seed
@@ -118,6 +120,9 @@ class BlockConfig(_Strict):
     name: str = Field("", description="the block's name (figures, metrics)")
     n_trials: int = Field(ge=1, description="trials in the block")
     changes: dict[str, CueChange] = Field(default_factory=dict, description="cue name -> what changes in this block")
+    cues: list[str] | None = Field(None, description=(
+        "the cues drawn in this block (a context: a cue set with its own identities, latencies and probabilities); "
+        "none: every cue"))
 
 
 class WhatWhenTaskConfig(_Strict):
@@ -149,6 +154,10 @@ class WhatWhenTaskConfig(_Strict):
     rls_reset_at_switch: bool = Field(False, description="FORCE baseline: `P <- I/alpha` at each block start")
     rls_reset_weights: bool = Field(False, description="FORCE baseline: also `W <- 0` at each block start")
     test_trials: int = Field(30, ge=1, description="trials of each cue at the end of a block used for metrics")
+    blocks_are_tasks: bool = Field(False, description=(
+        "each block after the first starts a new task for the readouts' protection (`[readouts.protection]`, "
+        "HLOP): sequential contexts; the retention of each block's 'when' prediction after the last block is "
+        "measured"))
 
     @model_validator(mode="after")
     def _consistent(self) -> "WhatWhenTaskConfig":
@@ -162,6 +171,8 @@ class WhatWhenTaskConfig(_Strict):
             if cue.latency_ms + self.outcome_ms > self.trial_ms:
                 raise ValueError(f"cues: cue {cue.name!r}: latency_ms + outcome_ms must fit in trial_ms")
         for block in self.blocks:
+            if block.cues is not None and (not block.cues or set(block.cues) - set(names)):
+                raise ValueError(f"blocks: block {block.name!r} draws unknown or no cues {block.cues}; cues are {names}")
             for name, change in block.changes.items():
                 if name not in names:
                     raise ValueError(f"blocks: block {block.name!r} changes unknown cue {name!r}")
@@ -189,6 +200,8 @@ class WhatWhenTaskConfig(_Strict):
         names = [c.name for c in self.cues]
         out = []
         for block in self.blocks:
+            if block.cues is not None and (not block.cues or set(block.cues) - set(names)):
+                raise ValueError(f"blocks: block {block.name!r} draws unknown or no cues {block.cues}; cues are {names}")
             for name, change in block.changes.items():
                 i = names.index(name)
                 latency, probs = current[i]
@@ -223,6 +236,8 @@ class WhatWhenTask(Task):
         self.what_columns = np.zeros(0, dtype=np.int64)
         self.subsets: list[np.ndarray] = []
         self.offline_errors: list[float] = []
+        self.block_weights = np.zeros((len(config.blocks), 0, 0))
+        self.block_bias = np.zeros((len(config.blocks), 0))
 
     def schedule(self) -> dict[str, np.ndarray]:
         """The trial table, drawn from the ``task`` stream (``identity`` -1 is an omission)."""
@@ -233,8 +248,9 @@ class WhatWhenTask(Task):
         rows = []
         trial = 0
         for b, block in enumerate(c.blocks):
+            allowed = None if block.cues is None else [[x.name for x in c.cues].index(n) for n in block.cues]
             for _ in range(block.n_trials):
-                cue = int(rng.integers(len(c.cues)))
+                cue = int(rng.integers(len(c.cues))) if allowed is None else allowed[int(rng.integers(len(allowed)))]
                 latency, probs = settings[b][cue]
                 p = np.array([probs.get(name, 0.0) for name in c.identities])
                 u = rng.random()
@@ -301,6 +317,8 @@ class WhatWhenTask(Task):
                 if identity >= 0:
                     targets[onset:arrival, what[identity]] = 1.0
         learn = gates[:, self.when_column] > 0
+        self.block_weights = np.zeros((len(c.blocks), readouts.n_units, readouts.n_features))
+        self.block_bias = np.zeros((len(c.blocks), readouts.n_units))
         indptr = np.concatenate([[0], np.cumsum([len(sub) for sub in subsets])])
         external = ExternalInput(signal, indptr, np.concatenate(subsets), np.concatenate(gains))
         return external, Teacher(targets, gates=gates, learn=learn, store=store)
@@ -327,7 +345,14 @@ class WhatWhenTask(Task):
         if c.reset_between_trials:
             simulation.reset_state()
         next_index = index + 1
-        starts = np.cumsum([b.n_trials for b in c.blocks])[:-1]
+        ends = np.cumsum([b.n_trials for b in c.blocks])
+        starts = ends[:-1]
+        if next_index in set(ends.tolist()):  # a block's end: keep its readouts for the retention measure
+            block = int(np.searchsorted(ends, next_index))
+            self.block_weights[block] = readouts.weights
+            self.block_bias[block] = readouts.three_factor.bias
+            if c.blocks_are_tasks and block < len(c.blocks) - 1:
+                readouts.next_task()
         if c.rls_reset_at_switch and next_index in set(starts.tolist()) and readouts.rls_config is not None:
             readouts.reset_rls(reset_weights=c.rls_reset_weights)
 
@@ -340,14 +365,27 @@ class WhatWhenTask(Task):
         self.offline_errors.append(float(errors.mean()))
 
     def get_state(self) -> dict[str, np.ndarray]:
-        return {**super().get_state(), "offline_errors": np.array(self.offline_errors, dtype=np.float64)}
+        return {**super().get_state(), "offline_errors": np.array(self.offline_errors, dtype=np.float64),
+                "block_weights": self.block_weights, "block_bias": self.block_bias}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         super().set_state(state)
         self.offline_errors = [float(e) for e in state["offline_errors"]]
+        self.block_weights[...] = state["block_weights"]
+        self.block_bias[...] = state["block_bias"]
 
     def metrics(self, run, out_dir: Path) -> dict:
-        return whatwhen_metrics(run, offline_errors=self.offline_errors)
+        metrics = whatwhen_metrics(run, offline_errors=self.offline_errors)
+        if self.config.blocks_are_tasks:
+            design = WhatWhenDesign.from_run(run)
+            metrics["retention"] = when_retention(design, run, self.block_weights[:, self.when_column],
+                                                  self.block_bias[:, self.when_column])
+            with h5py.File(Path(out_dir) / "continual.h5", "w") as f:  # the readouts kept at each block's end
+                f.attrs["format_name"] = "reservoir-continual"
+                f.attrs["format_version"] = 1
+                f["block_weights"] = self.block_weights
+                f["block_bias"] = self.block_bias
+        return metrics
 
     def figures(self, run, out_dir: Path, metrics: dict) -> list[Path]:
         return whatwhen_figures(run, out_dir, metrics)

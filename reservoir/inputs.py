@@ -59,6 +59,10 @@ class ExternalInput:
             out[: stop - first_step] = self.signal[first_step:stop]
         return out
 
+    def digest_arrays(self) -> list[np.ndarray]:
+        """The arrays that define this input (for a simulation's fingerprint)."""
+        return [self.signal, self.indices, self.gains]
+
     def per_neuron(self, n_neurons: int, first_step: int, n_steps: int) -> np.ndarray:
         """The projected current per step and neuron, ``(n_steps, n_neurons)`` (for checks)."""
         out = np.zeros((n_steps, n_neurons))
@@ -68,3 +72,52 @@ class ExternalInput:
             for idx, gain in zip(self.indices[span], self.gains[span]):
                 out[:, idx] += gain * sig[:, ch]
         return out
+
+
+class PatternSequenceInput(ExternalInput):
+    """Patterns presented one after another, generated chunk by chunk (memory independent of
+    the run's length).
+
+    ``patterns`` is ``(P, C)``: one current per channel for each pattern; presentation ``i``
+    holds pattern ``pattern_index[i]`` on the channels from step ``onset_steps[i]`` for
+    ``duration_steps`` steps, and every channel is 0 between presentations. The channel ->
+    neuron projection is as in :class:`ExternalInput`. ``signal`` holds the patterns, not the
+    time course; :meth:`chunk` is what the engine reads.
+    """
+
+    def __init__(self, patterns, onset_steps, pattern_index, duration_steps: int, indptr, indices, gains):
+        self.onset_steps = np.ascontiguousarray(onset_steps, dtype=np.int64)
+        self.pattern_index = np.ascontiguousarray(pattern_index, dtype=np.int64)
+        self.duration_steps = int(duration_steps)
+        if self.onset_steps.shape != self.pattern_index.shape:
+            raise ValueError("onset_steps and pattern_index differ in length")
+        if self.onset_steps.size > 1 and np.any(np.diff(self.onset_steps) < self.duration_steps):
+            raise ValueError("presentations overlap: onsets must be at least duration_steps apart and increasing")
+        if self.duration_steps < 1:
+            raise ValueError(f"duration_steps must be >= 1, got {duration_steps}")
+        super().__init__(np.asarray(patterns, dtype=np.float64), indptr, indices, gains)
+        if self.pattern_index.size and (self.pattern_index.min() < 0 or self.pattern_index.max() >= len(self.signal)):
+            raise ValueError(f"pattern_index must lie in [0, {len(self.signal)})")
+
+    def chunk(self, first_step: int, n_steps: int) -> np.ndarray:
+        out = np.zeros((n_steps, self.n_channels))
+        for i, rows in windows_in_chunk(self.onset_steps, self.duration_steps, first_step, n_steps):
+            out[rows] = self.signal[self.pattern_index[i]]
+        return out
+
+    def digest_arrays(self) -> list[np.ndarray]:
+        return super().digest_arrays() + [self.onset_steps, self.pattern_index, np.array([self.duration_steps])]
+
+
+def windows_in_chunk(starts: np.ndarray, length: int, first_step: int, n_steps: int):
+    """``(window index, row slice)`` of every window ``[starts[i], starts[i] + length)`` (sorted,
+    non-overlapping) that meets the steps ``first_step .. first_step + n_steps - 1``; the slice
+    indexes rows of that chunk."""
+    stop = first_step + n_steps
+    lo = max(0, int(np.searchsorted(starts, first_step - length, side="right")))
+    hi = int(np.searchsorted(starts, stop, side="left"))
+    for i in range(lo, hi):
+        a = max(int(starts[i]), first_step)
+        b = min(int(starts[i]) + length, stop)
+        if b > a:
+            yield i, slice(a - first_step, b - first_step)

@@ -243,6 +243,7 @@ def simulate_chunk(n_steps, first_step, integration, neurons, state, synapses, e
     has_readouts = readouts.active
     ro_bank, ro_units, ro_rule, ro_rls = readouts.bank, readouts.units, readouts.three_factor, readouts.rls
     ro_teacher, ro_outputs, ro_store = readouts.teacher, readouts.outputs, readouts.store  # see readout_step
+    ro_protection = readouts.protection
     feedback_encoders = readouts.units.feedback_encoders
     readout_z = readouts.units.z
 
@@ -286,7 +287,8 @@ def simulate_chunk(n_steps, first_step, integration, neurons, state, synapses, e
         # readouts: traces, outputs, learning (they see this step's spikes)
         if has_readouts:
             n_out, n_stored, bad_unit = readout_step(step, global_step, dt_ms, fired, n_fired, ro_bank, ro_units, ro_rule,
-                                                     ro_rls, ro_teacher, ro_outputs, ro_store, n_out, n_stored)
+                                                     ro_rls, ro_teacher, ro_outputs, ro_store, ro_protection,
+                                                     n_out, n_stored)
             if bad_unit >= 0:
                 return ChunkResult(step, STATUS_READOUT_NOT_FINITE, bad_unit,
                                    BufferCounts(n_spikes, n_traces, n_out, n_stored))

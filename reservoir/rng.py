@@ -18,6 +18,7 @@ STREAM_KEYS: dict[str, int] = {
     "readout_init": 4,
     "initial_state": 5,
     "offline_analysis": 6,
+    "hlop": 7,
 }
 
 
@@ -33,3 +34,11 @@ def stream_seed(seed: int, name: str) -> np.random.SeedSequence:
 def stream(seed: int, name: str) -> np.random.Generator:
     """A fresh PCG64 generator for the named stream of ``seed``."""
     return np.random.Generator(np.random.PCG64(stream_seed(seed, name)))
+
+
+def substream(seed: int, name: str, index: int) -> np.random.Generator:
+    """A generator for item ``index`` (a task, say) of the stream ``name``: independent of the
+    other items, and drawn afresh without any saved state (so a resumed run needs none)."""
+    parent = stream_seed(seed, name)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+        entropy=parent.entropy, spawn_key=parent.spawn_key + (int(index),))))

@@ -29,8 +29,8 @@ from .recording import MemoryRecorder
 from .rng import stream_seed
 
 CHECKPOINT_FORMAT = "reservoir-checkpoint"
-CHECKPOINT_VERSION = 3
-SUPPORTED_CHECKPOINT_VERSIONS = (3,)
+CHECKPOINT_VERSION = 4
+SUPPORTED_CHECKPOINT_VERSIONS = (4,)
 
 
 class Checkpointable(Protocol):
@@ -276,15 +276,14 @@ class Simulation:
         for values in net.neurons.as_arrays().values():
             h.update(np.ascontiguousarray(values).tobytes())
         for values in (net.connectivity.indptr, net.connectivity.indices, net.connectivity.weights,
-                       net.noise_std, net.bias, self.external_input.signal, self.external_input.indices,
-                       self.external_input.gains, self.trace_ids):
+                       net.noise_std, net.bias, *self.external_input.digest_arrays(), self.trace_ids):
             h.update(np.ascontiguousarray(values).tobytes())
         h.update(json.dumps([net.dt_ms, net.scheme, net.synapse.__dict__, self.trace_every_steps, self.seed]).encode())
         if self.readouts is not None:
             h.update(self.readouts.config.model_dump_json().encode())
             h.update(np.ascontiguousarray(self.readouts.encoders).tobytes())
         if self.teacher is not None:
-            for values in (self.teacher.targets, self.teacher.gates, self.teacher.learn, self.teacher.store):
+            for values in self.teacher.digest_arrays():
                 h.update(np.ascontiguousarray(values).tobytes())
         return h.hexdigest()
 

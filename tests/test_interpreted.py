@@ -98,6 +98,18 @@ def _noise_against_twin():
     np.testing.assert_array_equal(out, [twin.normal() for _ in range(out.size)])
 
 
+def _protection_against_twin():
+    from reservoir.rules import hlop
+
+    from .test_hlop import test_engine_with_protection_matches_the_numpy_twin
+
+    test_engine_with_protection_matches_the_numpy_twin("spiking")  # Hebbian steps, projection, spiking neurons
+    x = np.random.default_rng(4).standard_normal(9)
+    moment = np.zeros((9, 9))
+    hlop.add_outer(moment, x)  # the SVD reference's accumulation
+    np.testing.assert_allclose(moment, np.outer(x, x), rtol=1e-12)
+
+
 def test_every_kernel_runs_interpreted_against_its_twin(monkeypatch):
     kernels = set(package_kernels())  # before they are replaced
     assert len(kernels) > 20
@@ -113,5 +125,6 @@ def test_every_kernel_runs_interpreted_against_its_twin(monkeypatch):
     _stand_alone_three_factor()
     _rls_against_twin()
     _noise_against_twin()
+    _protection_against_twin()
     missing = sorted(kernels - ran)
     assert not missing, f"kernels never run interpreted against a twin: {missing}"

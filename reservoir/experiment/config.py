@@ -15,7 +15,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from paradigms import CueBumpTask, CueBumpTaskConfig, NoTaskConfig, SineTask, SineTaskConfig, Task, WhatWhenTask
-from paradigms import WhatWhenTaskConfig
+from paradigms import PermutedDigitsTask, PermutedDigitsTaskConfig, WhatWhenTaskConfig
 
 from ..config import ConfigError, SimulationConfig, deep_merge, format_validation_error
 from ..presets import preset_config
@@ -26,6 +26,7 @@ TASKS: dict[str, tuple[type[BaseModel], type[Task]]] = {
     "sine": (SineTaskConfig, SineTask),
     "cue_bump": (CueBumpTaskConfig, CueBumpTask),
     "whatwhen": (WhatWhenTaskConfig, WhatWhenTask),
+    "permuted_digits": (PermutedDigitsTaskConfig, PermutedDigitsTask),
 }
 """The task registry: ``[task] kind`` -> (its configuration model, its :class:`~paradigms.Task` class)."""
 
@@ -59,6 +60,9 @@ class ExperimentConfig(SimulationConfig):
         if task.kind in ("cue_bump", "whatwhen") and self.duration_ms + 1e-9 < task.duration_ms():
             raise ValueError(f"duration_ms: the {task.kind} task needs at least its trials' total "
                              f"(trials x (trial_ms + iti_ms)) = {task.duration_ms():g} ms")
+        if task.kind == "permuted_digits" and self.duration_ms + 1e-9 < task.duration_ms():
+            raise ValueError(f"duration_ms: the permuted_digits task needs at least its presentations' total "
+                             f"(presentations x (presentation_ms + gap_ms)) = {task.duration_ms():g} ms")
         if task.kind == "whatwhen" and task.what_group is not None:
             names = [g.name for g in self.readouts.groups]
             if task.what_group not in names:

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..rules.hlop import ProtectionConfig
 from ..rules.rls import RLSConfig
 from ..rules.three_factor import ThreeFactorConfig
 from ..synapses import SynapticFilter
@@ -51,6 +52,8 @@ class ReadoutsConfig(_Section):
     output_every_steps: int = Field(1, ge=1, description="decimation of the recorded outputs")
     snapshot_every_ms: float | None = Field(None, gt=0.0, description="weight snapshots in `run.h5` (none: off)")
     store_capacity_steps: int = Field(4000, ge=1, description="longest window kept for offline consolidation")
+    protection: ProtectionConfig = Field(ProtectionConfig(), description=(
+        "orthogonal protection of three-factor groups across tasks (HLOP, or the exact SVD reference)"))
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReadoutsConfig":
@@ -59,4 +62,23 @@ class ReadoutsConfig(_Section):
             raise ValueError(f"groups: readout group names must be unique, got {names}")
         if sum(g.rule == "rls" for g in self.groups) > 1:
             raise ValueError("groups: at most one group may use the rls rule (its units share one P)")
+        protection = self.protection
+        if protection.method != "none":
+            if not protection.groups:
+                raise ValueError(f"protection.groups: method {protection.method!r} needs the protected groups, "
+                                 f"from {names}")
+            rules = {g.name: g.rule for g in self.groups}
+            for name in protection.groups:
+                if name not in rules:
+                    raise ValueError(f"protection.groups: no readout group {name!r}; groups are {names}")
+                if rules[name] != "three_factor":
+                    raise ValueError(f"protection.groups: group {name!r} learns by {rules[name]!r}; protection "
+                                     "projects three-factor updates only")
+                group = next(g for g in self.groups if g.name == name)
+                if group.three_factor.normalization != "none":
+                    raise ValueError(
+                        f"protection.groups: group {name!r} uses normalization = "
+                        f"{group.three_factor.normalization!r}; a projected, per-feature normalised update "
+                        "(P D^-1 times the gradient) is not a descent direction, so protected groups need "
+                        "normalization = 'none' (docs/design-choices.md)")
         return self

@@ -6,7 +6,8 @@ rules' states (:class:`~reservoir.rules.three_factor.ThreeFactorState`,
 :class:`~reservoir.rules.rls.RLSState`), the teacher's rows (:class:`.teacher.TeacherSignals`),
 the output buffer and the consolidation store (:class:`.store.StoreBuffer`). Order within a step
 (after spike detection): trace bank -> outputs ``z`` -> eligibility -> three-factor update ->
-RLS event -> output recording -> window storage.
+protection (Hebbian step, projection of the eligibility) -> RLS event -> output recording ->
+window storage.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ..rules.hlop import ProtectionState, protection_step
 from ..rules.rls import RLSState, rls_update_fused
 from ..rules.three_factor import ThreeFactorState, readout_value, three_factor_step, update_eligibility
 from .store import StoreBuffer
@@ -52,11 +54,13 @@ class ReadoutKernelState(NamedTuple):
     """Rows from this kernel call's first step."""
     outputs: OutputBuffer
     store: StoreBuffer
+    protection: ProtectionState
+    """Orthogonal protection of the three-factor updates (HLOP or the SVD reference; inert when off)."""
 
 
 @njit(cache=True)
-def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rls, teacher, outputs, store, n_out,
-                 n_stored):
+def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rls, teacher, outputs, store, protection,
+                 n_out, n_stored):
     """Advance every readout by one step; returns ``(n_out, n_stored, bad_unit)``.
 
     The bundles are those of a :class:`ReadoutKernelState` (``rule`` its ``three_factor``),
@@ -88,6 +92,8 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
     if eligibility.shape[0] > 0:
         update_eligibility(eligibility, eligibility_decay, eligibility_post, features, z, feature_mean, feature_power,
                            mean_decay, statistics_weight, centre, floor)
+        if protection.method != 0:
+            protection_step(protection, features, eligibility, gates[step])
     if online_units.shape[0] > 0:
         three_factor_step(weights, z, targets[step], gates[step], online_units, rule, dt_ms)
     bad_unit = -1

@@ -5,6 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..inputs import windows_in_chunk
+
 
 class TeacherSignals(NamedTuple):
     """The teacher's rows for ``T`` steps (also the kernel's view of them).
@@ -60,3 +62,42 @@ class Teacher:
             out.learn[:m] = self.learn[rows]
             out.store[:m] = self.store[rows]
         return out
+
+    def digest_arrays(self) -> list[np.ndarray]:
+        """The arrays that define this teacher (for a simulation's fingerprint)."""
+        return [self.targets, self.gates, self.learn, self.store]
+
+
+class WindowTeacher(Teacher):
+    """Targets in windows, generated chunk by chunk (memory independent of the run's length).
+
+    Window ``i`` covers steps ``[start_steps[i], start_steps[i] + length_steps)``; in it the
+    units' targets are ``targets[i]`` (``(n_windows, K)``) and their gates ``gates[i]``; outside
+    every window the targets and gates are 0. ``learn`` (RLS events) is on inside windows and
+    nothing is stored for replay. ``targets``/``gates`` hold one row per window, not per step.
+    """
+
+    def __init__(self, start_steps, length_steps: int, targets, gates):
+        self.start_steps = np.ascontiguousarray(start_steps, dtype=np.int64)
+        self.length_steps = int(length_steps)
+        self.targets = np.ascontiguousarray(np.atleast_2d(targets), dtype=np.float64)
+        self.gates = np.ascontiguousarray(gates, dtype=np.float64).reshape(self.targets.shape)
+        self.learn = np.zeros(0, dtype=np.bool_)
+        self.store = np.zeros(0, dtype=np.bool_)
+        if self.start_steps.shape != (self.targets.shape[0],):
+            raise ValueError("start_steps needs one entry per row of targets")
+        if self.start_steps.size > 1 and np.any(np.diff(self.start_steps) < self.length_steps):
+            raise ValueError("windows overlap: starts must be at least length_steps apart and increasing")
+        if np.any((self.gates < 0) | (self.gates > 1)):
+            raise ValueError("gates must lie in [0, 1]")
+
+    def chunk(self, first_step: int, n_steps: int) -> TeacherSignals:
+        out = TeacherSignals.idle(n_steps, self.targets.shape[1])
+        for i, rows in windows_in_chunk(self.start_steps, self.length_steps, first_step, n_steps):
+            out.targets[rows] = self.targets[i]
+            out.gates[rows] = self.gates[i]
+            out.learn[rows] = True
+        return out
+
+    def digest_arrays(self) -> list[np.ndarray]:
+        return [self.start_steps, np.array([self.length_steps]), self.targets, self.gates]

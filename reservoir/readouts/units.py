@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rng import stream
+from ..rng import stream, substream
+from ..rules import hlop
 from ..rules import rls as rls_rule
 from ..rules import three_factor as tf
 from .config import ReadoutGroupConfig, ReadoutsConfig
@@ -38,6 +39,10 @@ class Readouts:
         State of the RLS units (:func:`reservoir.rules.rls.rls_state`; inert without an ``rls`` group).
     store : ConsolidationStore
         Windows kept for offline consolidation.
+    protection : ProtectionState
+        Orthogonal protection of the protected groups' updates across tasks (HLOP lateral
+        neurons or the SVD basis, :mod:`reservoir.rules.hlop`); inert unless
+        ``config.protection.method`` is set. Tasks call :meth:`next_task` at their boundaries.
     unit_names, group_slices, rule, group_of
         The layout: ``group[i]`` names, each group's unit slice, each unit's rule code and group.
     """
@@ -91,6 +96,16 @@ class Readouts:
                                             first.three_factor.consolidation)
         else:
             self.store = ConsolidationStore(0, self.n_features, -1)
+        self.seed = seed
+        self.protection_config = config.protection
+        protected = hlop.unit_mask(k, self.group_slices, config.protection.groups)
+        uses_past_rows = bool(np.any(protected & (self.three_factor.lead_steps > 0))) or bool(
+            np.intersect1d(np.flatnonzero(protected), self.three_factor.replay_units).size)
+        self.protection = hlop.protection_state(
+            config.protection, protected, self.three_factor.eligibility_of, self.three_factor.eligibility.shape[0],
+            self.n_features, project_always=uses_past_rows)
+        self.task_index = np.zeros(1, dtype=np.int64)
+        self.begin_task()
         self.allocate_chunk_buffers(1)
 
     def _group(self, unit: int) -> ReadoutGroupConfig:
@@ -134,6 +149,40 @@ class Readouts:
         sl = self.group_slices[name]
         return np.arange(sl.start, sl.stop)
 
+    # ------------------------------------------------------------------ tasks (protection)
+    def begin_task(self) -> int:
+        """Start task ``task_index``: HLOP adds its new lateral neurons (random orthonormal rows
+        from the run's ``hlop`` stream and the task's index); returns how many. The readouts begin
+        task 0 when they are built."""
+        rng = substream(self.seed, "hlop", int(self.task_index[0]))
+        return hlop.begin_task(self.protection, self.protection_config, rng)
+
+    def end_task(self) -> int:
+        """End the current task: merge the new lateral neurons into the projecting ones (HLOP) or
+        extend the exact basis (SVD); protected units' biases stop learning. Returns the number
+        of projecting rows."""
+        rows = hlop.end_task(self.protection, self.protection_config)
+        if self.protection.method:
+            self.three_factor.bias_learning_rate[self.protection.unit_protected] = 0.0
+        return rows
+
+    def next_task(self) -> int:
+        """End the current task and begin the next; returns the number of projecting rows."""
+        rows = self.end_task()
+        self.task_index[0] += 1
+        self.begin_task()
+        return rows
+
+    @property
+    def lateral_weights(self) -> np.ndarray:
+        """The lateral weights ``H`` (or the SVD basis) in use, ``(rows, F)`` (a copy)."""
+        return self.protection.lateral[: int(self.protection.counts[1])].copy()
+
+    @property
+    def projecting_rows(self) -> int:
+        """How many lateral rows project the updates (the old, frozen ones)."""
+        return int(self.protection.counts[0])
+
     # ------------------------------------------------------------------ state
     def reset_state(self) -> None:
         """Zero the traces, eligibilities and outputs (the trial-start reset), keeping weights and ``P``."""
@@ -165,7 +214,10 @@ class Readouts:
                  "output_history": self.three_factor.output_history,
                  "eligibility_history": self.three_factor.eligibility_history,
                  "history_position": self.three_factor.history_position,
-                 "rls_pending_pr": self.rls.pending_pr, "rls_pending_coefficients": self.rls.pending_coefficients}
+                 "rls_pending_pr": self.rls.pending_pr, "rls_pending_coefficients": self.rls.pending_coefficients,
+                 "bias_learning_rate": self.three_factor.bias_learning_rate, "task_index": self.task_index,
+                 "lateral": self.protection.lateral, "lateral_counts": self.protection.counts,
+                 "lateral_second_moment": self.protection.second_moment}
         state.update({f"store_{name}": values for name, values in self.store.get_state().items()})
         return state
 
@@ -186,7 +238,7 @@ class Readouts:
     def kernel_state(self, signals: TeacherSignals, offset: int = 0) -> ReadoutKernelState:
         """The bundle :func:`reservoir.readouts.kernel.readout_step` reads (teacher rows from ``offset``)."""
         return ReadoutKernelState(True, self.bank, self.units, self.three_factor, self.rls, signals.rows_from(offset),
-                                  self.outputs, self.store.buffer)
+                                  self.outputs, self.store.buffer, self.protection)
 
     # ------------------------------------------------------------ consolidation
     def replay(self, features: np.ndarray, eligibility: np.ndarray, targets: np.ndarray, gates: np.ndarray | None = None,

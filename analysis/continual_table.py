@@ -1,0 +1,93 @@
+"""The continual-learning comparison over run folders: ACC and BWT per method, over seeds.
+
+    python -m analysis.continual_table RUN_DIR [RUN_DIR ...] [--figure PATH]
+
+Each folder is a finished permuted-digits run (``metrics.json``, ``config.resolved.toml``); its
+method is read from its configuration (the schedule, the protection method and the lateral
+neurons' kind). Prints a Markdown table (mean +- standard deviation over the runs of a method,
+and the per-run values) and, with ``--figure``, writes the ACC/BWT bars of the mean accuracy
+matrices.
+"""
+from __future__ import annotations
+
+import argparse
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from .continual import average_accuracy, backward_transfer, continual_summary_figure
+from .io import load_metrics
+
+
+def method_of(config: dict) -> str:
+    """``joint``, ``unprotected``, ``svd`` or ``hlop (<kind>)`` from a resolved configuration."""
+    task = config.get("task", {})
+    if task.get("schedule") == "joint":
+        return "joint"
+    protection = config.get("readouts", {}).get("protection", {})
+    method = protection.get("method", "none")
+    if method == "none":
+        return "unprotected"
+    if method == "hlop":
+        return f"hlop ({protection.get('lateral', {}).get('kind', 'rate')})"
+    return method
+
+
+def collect(folders) -> dict[str, list[dict]]:
+    """Method -> one entry per run: seed, number of tasks, R, ACC, BWT, wall time."""
+    out: dict[str, list[dict]] = {}
+    for folder in folders:
+        folder = Path(folder)
+        config = tomllib.loads((folder / "config.resolved.toml").read_text())
+        if config.get("task", {}).get("kind") != "permuted_digits":
+            raise ValueError(f"{folder}: not a permuted-digits run")
+        metrics = load_metrics(folder)
+        R = np.array(metrics["accuracy_matrix"])
+        out.setdefault(method_of(config), []).append({
+            "folder": str(folder), "seed": config.get("seed"), "n_tasks": R.shape[0], "R": R,
+            "acc": average_accuracy(R), "bwt": backward_transfer(R) if method_of(config) != "joint" else float("nan"),
+            "wall_time_s": metrics.get("wall_time_s", float("nan"))})
+    return out
+
+
+def _mean_sd(values) -> str:
+    values = np.asarray(values, dtype=float) * 100
+    if np.all(np.isnan(values)):
+        return "-"
+    return f"{np.nanmean(values):.1f} +- {np.nanstd(values):.1f}" if values.size > 1 else f"{values[0]:.1f}"
+
+
+def markdown_table(results: dict[str, list[dict]]) -> str:
+    """ACC and BWT in percent (points), mean +- sd over the runs of each method, and per run."""
+    lines = ["| method | runs (seeds) | tasks | ACC (%) | BWT (points) | ACC per run | BWT per run | wall (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for method, runs in results.items():
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        acc = " / ".join(f"{100 * r['acc']:.1f}" for r in runs)
+        bwt = " / ".join("-" if np.isnan(r["bwt"]) else f"{100 * r['bwt']:+.1f}" for r in runs)
+        wall = np.median([r["wall_time_s"] for r in runs])
+        lines.append(f"| {method} | {len(runs)} ({seeds}) | {runs[0]['n_tasks']} | {_mean_sd([r['acc'] for r in runs])} "
+                     f"| {_mean_sd([r['bwt'] for r in runs])} | {acc} | {bwt} | {wall:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.continual_table", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="permuted-digits run folders")
+    parser.add_argument("--figure", help="write the ACC/BWT bars of each method's mean accuracy matrix here")
+    args = parser.parse_args(argv)
+    results = collect(args.runs)
+    print(markdown_table(results))
+    if args.figure:
+        from .plots import save, use_file_backend
+        use_file_backend()
+        means = {method: np.mean([r["R"] for r in runs], axis=0) for method, runs in results.items()
+                 if len({r["n_tasks"] for r in runs}) == 1}
+        save(continual_summary_figure(means), args.figure)
+        print(f"wrote {args.figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""Slow: the continual-learning targets of HLOP at a seed and a task count the shipped files do
+not use (seed 7, 6 tasks; the files use seed 1 and 10 tasks, the results page seeds 1-3), and
+the sequential what/when contexts (seed 2).
+
+Targets (the HLOP issue): permuted digits, HLOP BWT >= -5 points while unprotected sequential
+learning is <= -15; HLOP ACC within 3 points of the exact SVD projection and within 5 of joint
+training; sequential contexts, the first context's omission-trial 'when' amplitude and peak
+time change by less than 20 % / 30 ms under HLOP. Targets that this reservoir does not reach
+are strict xfails carrying the measured numbers (docs/results-continual.md), so a change that
+meets them shows up as an XPASS.
+
+    pytest -m slow tests/test_continual_reproduction.py       (about 20 minutes on 2 cores)
+"""
+import numpy as np
+import pytest
+
+from reservoir.experiment import load_experiment, run_experiment
+
+from .test_experiments import EXPERIMENTS
+
+pytestmark = pytest.mark.slow
+
+SEED, N_TASKS = 7, 6
+METHODS = {"hlop": "permuted_digits.toml", "unprotected": "permuted_digits_unprotected.toml",
+           "svd": "permuted_digits_svd.toml", "joint": "permuted_digits_joint.toml"}
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    out = {}
+    for method, name in METHODS.items():
+        config = load_experiment(EXPERIMENTS / name, {"seed": SEED, "task": {"n_tasks": N_TASKS}})
+        task = config.task
+        config = config.model_copy(update={"duration_ms": task.duration_ms()})
+        out[method] = run_experiment(config, tmp_path_factory.mktemp(method), progress=False)
+    return out
+
+
+def test_unprotected_sequential_learning_forgets(digits):
+    assert digits["unprotected"]["bwt"] <= -0.15
+
+
+def test_hlop_forgets_far_less_than_unprotected_learning(digits):
+    """What holds at this scale: HLOP keeps most of what the unprotected readout loses."""
+    assert digits["hlop"]["bwt"] > 0.5 * digits["unprotected"]["bwt"]
+    assert digits["hlop"]["acc"] > digits["unprotected"]["acc"] + 0.2
+
+
+@pytest.mark.xfail(strict=True, reason="HLOP's BWT is -16.7 points here (seed 7, 6 tasks) and -11.8 to -22.1 at "
+                                       "seeds 1-3 with 10 tasks (docs/results-continual.md)")
+def test_hlop_backward_transfer_at_least_minus_5_points(digits):
+    assert digits["hlop"]["bwt"] >= -0.05
+
+
+@pytest.mark.xfail(strict=True, reason="HLOP 76.7 % against the SVD projection's 81.7 % here (seed 7, 6 tasks); "
+                                       "within 3 points only on the 10-task 3-seed mean (docs/results-continual.md)")
+def test_hlop_accuracy_within_3_points_of_the_svd_projection(digits):
+    assert abs(digits["hlop"]["acc"] - digits["svd"]["acc"]) <= 0.03
+
+
+def test_hlop_accuracy_within_5_points_of_joint_training(digits):
+    """Joint training with the same rule and the same presentations (one pass) is no ceiling
+    here: HLOP exceeds it (76.7 against 65.3 %); the ideal ridge readout's joint ceiling is
+    about 90 %."""
+    assert digits["hlop"]["acc"] >= digits["joint"]["acc"] - 0.05
+
+
+@pytest.fixture(scope="module")
+def contexts(tmp_path_factory):
+    out = {}
+    for name in ("whatwhen_contexts.toml", "whatwhen_contexts_unprotected.toml"):
+        config = load_experiment(EXPERIMENTS / name, {"seed": 2})
+        out[name] = run_experiment(config, tmp_path_factory.mktemp(name.split(".")[0]), progress=False)["retention"]
+    return out
+
+
+def test_contexts_peak_time_kept_under_hlop(contexts):
+    retention = contexts["whatwhen_contexts.toml"]
+    assert {r["cue"] for r in retention} == {"C1", "C2", "C3"}
+    for entry in retention:
+        assert abs(entry["peak_shift_ms"]) < 30.0, entry
+
+
+@pytest.mark.xfail(strict=True, reason="under HLOP the first context's omission amplitude drops by 10-25 % at seed 2 "
+                                       "(C2: -25 %), 10-35 % over seeds 1-3 (docs/results-continual.md)")
+def test_contexts_amplitude_kept_within_20_percent_under_hlop(contexts):
+    for entry in contexts["whatwhen_contexts.toml"]:
+        assert abs(entry["amplitude_change"]) < 0.2, entry
+
+
+def test_contexts_protection_changes_the_first_context_less(contexts):
+    protected = np.mean([abs(r["amplitude_change"]) for r in contexts["whatwhen_contexts.toml"]])
+    unprotected = np.mean([abs(r["amplitude_change"]) for r in contexts["whatwhen_contexts_unprotected.toml"]])
+    assert protected < unprotected, (protected, unprotected)
