@@ -30,7 +30,9 @@ def method_of(config: dict) -> str:
     if method == "none":
         return "unprotected"
     if method == "hlop":
-        return f"hlop ({protection.get('lateral', {}).get('kind', 'rate')})"
+        lateral = protection.get("lateral", {})
+        kind = lateral.get("kind", "rate")
+        return f"hlop ({kind})" if kind == "rate" else f"hlop ({kind}, {lateral.get('spiking_steps', 40)} steps)"
     return method
 
 

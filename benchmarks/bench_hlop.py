@@ -39,13 +39,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--methods", nargs="+", choices=list(FILES), default=list(FILES),
+                        help="methods to time (unprotected is always included)")
     args = parser.parse_args(argv)
-    times: dict[str, list[tuple[float, float]]] = {label: [] for label in FILES}
+    files = {label: FILES[label] for label in FILES if label in args.methods or label == "unprotected"}
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in files}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, name in FILES.items():  # a first round compiles the kernels; not counted
+        for label, name in files.items():  # a first round compiles the kernels; not counted
             run_once(name, 1, Path(tmp) / "warm")
         for _ in range(args.repeats):
-            for label, name in FILES.items():
+            for label, name in files.items():
                 times[label].append(run_once(name, args.tasks, Path(tmp) / label.replace(" ", "_")))
     base = statistics.median(t[0] for t in times["unprotected"])
     print(f"permuted digits, {args.tasks} tasks, medians of {args.repeats} runs (one at a time)")
