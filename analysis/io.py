@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from reservoir.recording import check_format
+from reservoir.recording import FileFormatError, check_format, open_hdf5
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Run:
 
     def weight_snapshots(self) -> np.ndarray:
         """All readout weight snapshots ``(n_snapshots, K, F)`` (read on demand: they can be large)."""
-        with h5py.File(self.path, "r") as f:
+        with open_hdf5(self.path, "r") as f:
             return f["readouts/weights"][()] if "readouts" in f else np.zeros((0, 0, 0))
 
     @property
@@ -62,35 +62,48 @@ def _run_file(path) -> Path:
 
 
 def load_run(path) -> Run:
-    """Load ``path`` (a run folder or its ``run.h5``); raises if the format is unsupported."""
+    """Load ``path`` (a run folder or its ``run.h5``).
+
+    Raises :class:`~reservoir.recording.FileFormatError` (naming the file and what is wrong)
+    for a file that is not HDF5, is truncated, is another program's HDF5 file, lacks a part of
+    the layout, or was written in an unsupported format version. A run that stopped early
+    (``status`` failed or interrupted) loads: what it wrote is valid up to ``steps_completed``.
+    """
     file = _run_file(path)
     if not file.exists():
         raise FileNotFoundError(f"no run file at {file}")
-    with h5py.File(file, "r") as f:
+    with open_hdf5(file, "r") as f:
         version = check_format(f, file)
-        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-        config = tomllib.loads(attrs.get("config_toml", "")) if "config_toml" in attrs else {}
-        population = next(iter(f["spikes"].keys()))
-        spikes = f[f"spikes/{population}"]
-        neurons = {name: ds[()] for name, ds in f["network/neurons"].items()} if "network/neurons" in f else {}
-        n_neurons = int(f["network"].attrs["n_neurons"]) if "network" in f else int(config.get("network", {}).get("n_neurons", 0))
-        traces = f["traces"]
-        readouts = {}
-        if "readouts" in f:
-            r = f["readouts"]
-            readouts = dict(
-                unit_names=json.loads(r.attrs["unit_names"]), readout_groups=json.loads(r.attrs["groups"]),
-                output_time_ms=r["output_time_ms"][()], outputs=r["output"][()],
-                snapshot_time_ms=r["snapshot_time_ms"][()])
-        tables = {name: {col: ds[()] for col, ds in group.items()} for name, group in f["task"].items()} \
-            if "task" in f else {}
-        return Run(
-            path=file, format_version=version, attributes=attrs, config=config, dt_ms=float(attrs["dt_ms"]),
-            steps_completed=int(attrs["steps_completed"]), population=population,
-            spike_times_ms=spikes["timestamps"][()], spike_ids=spikes["node_ids"][()].astype(np.int64),
-            n_neurons=n_neurons, trace_ids=traces["node_ids"][()], trace_time_ms=traces["time_ms"][()],
-            trace_v=traces["v"][()], trace_u=traces["u"][()], neurons=neurons, tables=tables, **readouts,
-        )
+        try:
+            return _read(f, file, version)
+        except (KeyError, OSError, StopIteration) as error:
+            raise FileFormatError(f"{file} is a damaged reservoir run file: {error}") from error
+
+
+def _read(f: h5py.File, file: Path, version: int) -> Run:
+    attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    config = tomllib.loads(attrs.get("config_toml", "")) if "config_toml" in attrs else {}
+    population = next(iter(f["spikes"].keys()))
+    spikes = f[f"spikes/{population}"]
+    neurons = {name: ds[()] for name, ds in f["network/neurons"].items()} if "network/neurons" in f else {}
+    n_neurons = int(f["network"].attrs["n_neurons"]) if "network" in f else int(config.get("network", {}).get("n_neurons", 0))
+    traces = f["traces"]
+    readouts = {}
+    if "readouts" in f:
+        r = f["readouts"]
+        readouts = dict(
+            unit_names=json.loads(r.attrs["unit_names"]), readout_groups=json.loads(r.attrs["groups"]),
+            output_time_ms=r["output_time_ms"][()], outputs=r["output"][()],
+            snapshot_time_ms=r["snapshot_time_ms"][()])
+    tables = {name: {col: ds[()] for col, ds in group.items()} for name, group in f["task"].items()} \
+        if "task" in f else {}
+    return Run(
+        path=file, format_version=version, attributes=attrs, config=config, dt_ms=float(attrs["dt_ms"]),
+        steps_completed=int(attrs["steps_completed"]), population=population,
+        spike_times_ms=spikes["timestamps"][()], spike_ids=spikes["node_ids"][()].astype(np.int64),
+        n_neurons=n_neurons, trace_ids=traces["node_ids"][()], trace_time_ms=traces["time_ms"][()],
+        trace_v=traces["v"][()], trace_u=traces["u"][()], neurons=neurons, tables=tables, **readouts,
+    )
 
 
 def load_metrics(path) -> dict:

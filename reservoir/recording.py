@@ -9,7 +9,10 @@ that.
 """
 from __future__ import annotations
 
+import errno
 import json
+import resource
+import shutil
 from pathlib import Path
 
 import h5py
@@ -25,7 +28,59 @@ STREAMS = ("spikes", "traces", "outputs", "snapshots")
 
 
 class FileFormatError(RuntimeError):
-    """A run file is not a reservoir run file or was written by an unsupported version."""
+    """A run file or checkpoint is not what it should be: not HDF5, truncated, foreign (another
+    program's file) or written by an unsupported version. The message names the file."""
+
+
+class DiskFullError(OSError):
+    """The next write would not fit: the disk is (nearly) full, or the process's file-size
+    limit is reached. Raised before writing, so the file stays whole and can be closed."""
+
+
+#: Room kept free for HDF5's own metadata (object headers, B-tree nodes) besides the raw data.
+METADATA_ROOM_BYTES = 1 << 16
+
+
+def writable_room_bytes(path) -> int:
+    """Bytes that can still be written to ``path``: the free space of its disk, capped by the
+    process's file-size limit (``RLIMIT_FSIZE``) less the file's present size."""
+    path = Path(path)
+    anchor = path if path.exists() else path.parent
+    room = shutil.disk_usage(anchor).free
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY:
+        room = min(room, soft - (path.stat().st_size if path.is_file() else 0))
+    return room
+
+
+def ensure_room(path, needed_bytes: int) -> None:
+    """Raise :class:`DiskFullError` (errno ENOSPC) if ``needed_bytes`` (plus room for metadata)
+    cannot be written to ``path``."""
+    needed = int(needed_bytes) + METADATA_ROOM_BYTES
+    room = writable_room_bytes(path)
+    if room < needed:
+        raise DiskFullError(errno.ENOSPC, f"no space left for {path}: {max(room, 0)} bytes can still be written "
+                                          f"(free disk space, or the file-size limit), the next write needs {needed}")
+
+
+def open_hdf5(path, mode: str = "r", what: str = "run file") -> h5py.File:
+    """``h5py.File(path, mode)``, with HDF5's own errors for a damaged file turned into a
+    :class:`FileFormatError` that names the file and says what is wrong."""
+    path = Path(path)
+    try:
+        return h5py.File(path, mode)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        size = path.stat().st_size if path.exists() else 0
+        text = str(error)
+        if "truncated" in text:
+            reason = f"it is truncated ({size} bytes on disk; {text})"
+        elif "signature" in text or size == 0:
+            reason = f"it is not an HDF5 file ({size} bytes; {text})"
+        else:
+            reason = f"HDF5 cannot read it ({text})"
+        raise FileFormatError(f"{path} cannot be opened as a reservoir {what}: {reason}") from error
 
 
 class MemoryRecorder:
@@ -76,6 +131,9 @@ class MemoryRecorder:
     def mark(self, status: str, message: str = "", steps_completed: int | None = None) -> None:
         self.status, self.message = status, message
 
+    def flush(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -87,6 +145,14 @@ def _appendable(group: h5py.Group, name: str, dtype, row_shape: tuple = (), chun
     maxshape = (None, *[d if d else None for d in row_shape])  # an empty table still needs valid chunks
     return group.create_dataset(name, shape=(0, *row_shape), maxshape=maxshape, dtype=dtype, chunks=chunks,
                                 track_times=False)
+
+
+def _new_chunk_bytes(dataset: h5py.Dataset, rows: int) -> int:
+    """Bytes of the chunks that appending ``rows`` rows allocates (HDF5 allocates whole chunks)."""
+    chunk_rows = dataset.chunks[0]
+    start = dataset.shape[0]
+    new_chunks = -(-(start + rows) // chunk_rows) - -(-start // chunk_rows)
+    return new_chunks * int(np.prod(dataset.chunks)) * dataset.dtype.itemsize
 
 
 def _append(dataset: h5py.Dataset, values: np.ndarray) -> None:
@@ -210,7 +276,7 @@ class RunFileRecorder:
                 c.create_dataset(name, data=getattr(network.connectivity, name), track_times=False)
 
     def _reopen(self, counts: dict) -> None:
-        self.file = h5py.File(self.path, "r+")
+        self.file = open_hdf5(self.path, "r+")
         check_format(self.file, self.path)
         self._bind()
         self._counts = dict.fromkeys(STREAMS, 0)
@@ -231,6 +297,7 @@ class RunFileRecorder:
         rows = len(columns[0])
         if rows == 0 or stream not in self._streams:
             return
+        ensure_room(self.path, sum(_new_chunk_bytes(ds, rows) for ds in self._streams[stream]))
         for ds, values in zip(self._streams[stream], columns):
             _append(ds, values)
         self._counts[stream] += rows
@@ -263,6 +330,11 @@ class RunFileRecorder:
         self.file.attrs["message"] = message
         if steps_completed is not None:
             self.file.attrs["steps_completed"] = steps_completed
+        self.file.flush()
+
+    def flush(self) -> None:
+        """Hand everything written so far to the operating system (it then survives the
+        process being killed)."""
         self.file.flush()
 
     def close(self) -> None:

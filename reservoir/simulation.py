@@ -25,7 +25,7 @@ from .kernels import (SCHEME_CODES, STATUS_NOT_FINITE, STATUS_READOUT_NOT_FINITE
                       simulate_chunk)
 from .network import Network
 from .readouts import Readouts, Teacher, TeacherSignals, inactive_kernel_state
-from .recording import MemoryRecorder
+from .recording import FileFormatError, MemoryRecorder, ensure_room, open_hdf5
 from .rng import stream_seed
 
 CHECKPOINT_FORMAT = "reservoir-checkpoint"
@@ -162,12 +162,18 @@ class Simulation:
     # ------------------------------------------------------------------ running
     def run(self, n_steps: int | None = None, duration_ms: float | None = None,
             checkpoint_path=None, checkpoint_every_steps: int | None = None,
-            snapshot_every_steps: int | None = None) -> None:
+            snapshot_every_steps: int | None = None, progress_bar=None, should_stop=None) -> bool:
         """Advance by ``n_steps`` (or ``duration_ms``).
 
         Optionally checkpoint every ``checkpoint_every_steps`` and record a snapshot of the
         readout weights every ``snapshot_every_steps`` (both counted from step 0, at chunk
         boundaries placed on those steps).
+
+        ``progress_bar`` (a tqdm bar in ms of simulated time, owned by the caller, e.g. one bar
+        for a whole run of many segments) replaces the bar this call would open; ``should_stop``
+        (a callable) is asked after every chunk, and a true answer ends the call early, at a
+        chunk boundary where the state is consistent and can be checkpointed (how the runner
+        handles ctrl-C). Returns True if the steps were all simulated, False if stopped early.
         """
         if (n_steps is None) == (duration_ms is None):
             raise ValueError("give exactly one of n_steps and duration_ms")
@@ -184,9 +190,14 @@ class Simulation:
             if self.step == 0:
                 self.recorder.write_snapshot(0, self.readouts.weights)
         dt = self.network.dt_ms
-        with tqdm(total=round(n_steps * dt, 6), unit="ms", desc="simulating", disable=not self.progress,
-                  bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} ms [{elapsed}<{remaining}]") as bar:
+        own_bar = progress_bar is None
+        bar = (tqdm(total=round(n_steps * dt, 6), unit="ms", desc="simulating", disable=not self.progress,
+                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} ms [{elapsed}<{remaining}]")
+               if own_bar else progress_bar)
+        try:
             while self.step < end:
+                if should_stop is not None and should_stop():
+                    return False
                 stop = min(self.step + self.chunk_steps, end)
                 for boundary in (next_checkpoint, next_snapshot):
                     if boundary is not None:
@@ -200,6 +211,10 @@ class Simulation:
                 if next_checkpoint is not None and self.step == next_checkpoint:
                     self.save_checkpoint(checkpoint_path)
                     next_checkpoint += checkpoint_every_steps
+        finally:
+            if own_bar:
+                bar.close()
+        return True
 
     def _run_chunk(self, count: int) -> None:
         net = self.network
@@ -291,6 +306,26 @@ class Simulation:
         """Write the full state (RNG, readouts and attached parts included) atomically to ``path``."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
+        ensure_room(tmp, self._checkpoint_bytes())  # refuse before writing: the old checkpoint stays
+        # what the checkpoint says the run file holds must be in the file first: a process killed
+        # after the checkpoint's rename must not leave records only HDF5's cache had seen
+        self.recorder.flush()
+        try:
+            self._write_checkpoint(tmp)
+            tmp.replace(path)  # atomic: the previous checkpoint stays whole until this one is
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a failed write (disk full...) leaves no partial file
+            raise
+
+    def _checkpoint_bytes(self) -> int:
+        arrays = [getattr(self, name) for name in ("v", "u", "filter_state", "filter_aux", "noise_state")]
+        if self.readouts is not None:
+            arrays += list(self.readouts.get_state().values())
+        for obj in self.attached.values():
+            arrays += list(obj.get_state().values())
+        return sum(np.asarray(a).nbytes for a in arrays)
+
+    def _write_checkpoint(self, tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs["format_name"] = CHECKPOINT_FORMAT
             f.attrs["format_version"] = CHECKPOINT_VERSION
@@ -307,7 +342,6 @@ class Simulation:
                 group = f.create_group(f"attached/{part}")
                 for name, values in obj.get_state().items():
                     group.create_dataset(name, data=values)
-        tmp.replace(path)
 
     def load_checkpoint(self, path) -> dict[str, int]:
         """Restore the state saved by :meth:`save_checkpoint` into this simulation.
@@ -317,12 +351,12 @@ class Simulation:
         checkpoint (``spikes``, ``traces``, ``outputs``, ``snapshots``), to which a run file is
         truncated when the run resumes.
         """
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, "r", what="checkpoint") as f:
             if f.attrs.get("format_name") != CHECKPOINT_FORMAT:
-                raise ValueError(f"{path} is not a reservoir checkpoint")
+                raise FileFormatError(f"{path} is not a reservoir checkpoint (no format_name={CHECKPOINT_FORMAT!r})")
             if int(f.attrs["format_version"]) not in SUPPORTED_CHECKPOINT_VERSIONS:
-                raise ValueError(f"{path} has checkpoint format version {f.attrs['format_version']}; "
-                                 f"this reservoir reads versions {list(SUPPORTED_CHECKPOINT_VERSIONS)}")
+                raise FileFormatError(f"{path} has checkpoint format version {f.attrs['format_version']}; "
+                                      f"this reservoir reads versions {list(SUPPORTED_CHECKPOINT_VERSIONS)}")
             if f.attrs["fingerprint"] != self.fingerprint():
                 raise ValueError(f"{path} was saved by a different network, input or seed; "
                                  "restore it into a simulation built from the same configuration")

@@ -86,7 +86,12 @@ def test_resume_through_the_cli(tmp_path):
     out = tmp_path / "run"
     base = ["simulate", "--duration-ms", "300", "--n-neurons", "100", "--out", str(out), "--no-progress"]
     assert main(base + ["--checkpoint-every-ms", "120"]) == 0
+    with pytest.raises(SystemExit) as exit_info:  # a finished run is not resumed
+        main(["simulate", "--resume", str(out), "--no-progress"])
+    assert exit_info.value.code == 2
+    (out / "metrics.json").unlink()  # as if stopped while computing the metrics
     assert main(["simulate", "--resume", str(out), "--no-progress"]) == 0
+    assert (out / "metrics.json").exists()
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", "--resume", str(tmp_path / "missing"), "--no-progress"])
     assert exit_info.value.code == 2

@@ -45,10 +45,22 @@ def straight(tmp_path_factory):
     (3600.0, 7200.0),   # at the end of trial 5, before its batch replay and its trial-start reset
     (2400.0, 9600.0),   # at the end of the run, before the last trial's replay
 ])
-def test_resumed_trial_task_equals_the_uninterrupted_run(straight, tmp_path, checkpoint_every_ms, last_checkpoint_ms):
+def test_resumed_trial_task_equals_the_uninterrupted_run(straight, tmp_path, monkeypatch, checkpoint_every_ms,
+                                                         last_checkpoint_ms):
+    import reservoir.experiment.runner as runner
+
+    class Crash(Exception):
+        pass
+
+    def crash(sim, out):  # the process dies at the very end, after everything was simulated and written
+        raise Crash
+
     config = load_experiment(EXPERIMENTS / "whatwhen.toml", {**OVERRIDES, "checkpoint_every_ms": checkpoint_every_ms})
     out = tmp_path / "resumed"
-    run_experiment(config, out, progress=False)
+    monkeypatch.setattr(runner, "checkpoint_end", crash)
+    with pytest.raises(Crash):
+        run_experiment(config, out, progress=False)
+    monkeypatch.undo()
     with h5py.File(out / "checkpoint.h5") as checkpoint:
         assert checkpoint.attrs["step"] * config.integration.dt_ms == last_checkpoint_ms
         assert len(checkpoint["attached/task/offline_errors"]) > 0

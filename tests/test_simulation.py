@@ -93,14 +93,24 @@ def test_checkpoint_refuses_another_network(tmp_path):
         Simulation(netm(seed=1), seed=2).load_checkpoint(tmp_path / "cp.h5")
 
 
-def test_resumed_run_file_equals_uninterrupted_run_file(tmp_path):
+def test_resumed_run_file_equals_uninterrupted_run_file(tmp_path, monkeypatch):
+    import reservoir.experiment.runner as runner
     from reservoir.experiment import resume
+
+    class Crash(Exception):
+        pass
+
+    def crash(sim, out):
+        raise Crash
 
     base = {"duration_ms": 300, "seed": 8, "network": {"n_neurons": 150}, "recording": {"trace_neurons": [3]}}
     cfg = resolve_config("izhikevich2003", base)
     simulate(cfg, tmp_path / "straight", progress=False)
     cfg_cp = resolve_config("izhikevich2003", {**base, "checkpoint_every_ms": 120.0})
-    simulate(cfg_cp, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(runner, "checkpoint_end", crash)  # the process dies after the last step
+    with pytest.raises(Crash):
+        simulate(cfg_cp, tmp_path / "resumed", progress=False)
+    monkeypatch.undo()
     # as after a crash at 300 ms: the last checkpoint (240 ms) covers less than the file holds
     with h5py.File(tmp_path / "resumed/checkpoint.h5") as cp, h5py.File(tmp_path / "resumed/run.h5") as f:
         assert cp.attrs["step"] == 240

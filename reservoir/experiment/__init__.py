@@ -6,6 +6,7 @@ the paradigm's task (:mod:`paradigms`), runs them into a run folder and measures
 
 - :mod:`.config`: :class:`ExperimentConfig`, :data:`TASKS`, :func:`load_experiment`;
 - :mod:`.runner`: :func:`simulate` / :func:`run_experiment` / :func:`resume` into a run folder;
+- :mod:`.guards`: the run folder's lock, ctrl-C handling and the disk/memory estimate;
 - :mod:`.cli`: the ``reservoir`` command; :mod:`.reproduce`: multi-seed reproductions;
 - :mod:`.reference`: the configuration reference (``docs/configuration.md``), generated from the models.
 
@@ -17,8 +18,8 @@ from importlib import import_module
 _EXPORTS = {
     "config": ["TASKS", "ExperimentConfig", "load_experiment", "make_task", "validate_experiment",
                "validate_run_config"],
-    "runner": ["Prepared", "RunFolderError", "make_simulation", "prepare", "resume", "run_experiment", "simulate",
-               "write_outputs"],
+    "runner": ["Prepared", "RunFailedError", "RunFolderError", "RunInterrupted", "make_simulation", "prepare", "resume",
+               "run_experiment", "run_status", "simulate", "write_outputs"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

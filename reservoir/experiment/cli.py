@@ -10,6 +10,7 @@ readout) exits with status 1 and names the neuron or unit, the step and ``dt``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tomllib
 from importlib.resources import files
@@ -159,12 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, default=None, help="the run's one seed (default: the file's)")
     run.add_argument("--out", default=None, help="output folder (default: runs/NAME-seedSEED)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
+    run.add_argument("--resume", metavar="DIR", default=None,
+                     help=("continue the interrupted run in DIR from its checkpoint (written by ctrl-C, or every "
+                           "checkpoint_every_ms); the other arguments are ignored"))
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     presets = commands.add_parser("presets", help="list the presets",
                                   description="List the presets with a one-line description.")
     for subparser in (sim, run, presets):
         subparser.set_defaults(subparser=subparser)
+    from .sweep import add_sweep_parser  # here, not at the top: sweep.py imports this module
+    add_sweep_parser(commands, _HelpFormatter)
     return parser
 
 
@@ -210,16 +216,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "presets":
         print(_describe_presets())
         return 0
+    if args.command == "sweep":
+        from .sweep import run_sweep_command
+        return run_sweep_command(args)
     # The experiment machinery (paradigms, analysis, Matplotlib) is imported only when a command
     # runs, so that --help and presets answer in a fraction of the time.
     from analysis.plots import use_file_backend
 
-    from .runner import RunFolderError, resume, simulate
+    from ..recording import FileFormatError
+    from .runner import RunFailedError, RunFolderError, RunInterrupted, resume, simulate
 
     use_file_backend()
     sub = args.subparser
     try:
-        if args.command == "run":
+        if args.command == "run" and args.resume is not None:
+            metrics = resume(args.resume, progress=not args.no_progress)
+            out = args.resume
+        elif args.command == "run":
             metrics, out = _run_experiment(args, sub)
         elif args.resume is not None:
             metrics = resume(args.resume, progress=not args.no_progress)
@@ -237,9 +250,19 @@ def main(argv: list[str] | None = None) -> int:
         sub.error("invalid configuration:\n" + str(error))
     except RunFolderError as error:
         sub.error(str(error))
-    except (NumericalInstabilityError, ReadoutDivergenceError) as error:
+    except RunFailedError as error:
+        print(f"reservoir {args.command}: {error}", file=sys.stderr)
+        if error.hdf5_broken:  # HDF5 cannot close the file it failed to write; its clean-up would crash
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        return 1
+    except (NumericalInstabilityError, ReadoutDivergenceError, FileFormatError) as error:
         print(f"reservoir {args.command}: {error}", file=sys.stderr)
         return 1
+    except RunInterrupted as error:
+        print(f"reservoir {args.command}: {error}", file=sys.stderr)
+        return 130
     rate = metrics["mean_rate_hz"]
     print(f"wrote {out}: {metrics['n_spikes']} spikes, mean rate {rate:.2f} Hz, "
           f"wall time {metrics['wall_time_s']:.2f} s; figures: {', '.join(metrics['figures'])}")

@@ -5,7 +5,9 @@
         --set task.rls_reset_at_switch=true --label rls_reset --out runs/reproduce
 
 Each run goes to ``OUT/LABEL/seedN`` (LABEL defaults to the experiment's name); the summary of
-every label found under OUT is written to ``OUT/summary.json`` and ``OUT/summary.md``.
+every label found under OUT is written to ``OUT/summary.json`` and ``OUT/summary.md``. The seeds
+run as a sweep (:mod:`reservoir.experiment.sweep`: a local Dask cluster of ``--jobs`` workers;
+``OUT/LABEL/sweep.csv`` tabulates the runs); every seed is rerun unless ``--skip-finished``.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import argparse
 import json
 import sys
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,11 @@ import numpy as np
 from analysis.plots import use_file_backend
 from analysis.whatwhen import fit_line
 
-from .cli import parse_assignment, set_path
-from .config import load_experiment, make_task, validate_run_config
-from .runner import CONFIG_FILE, run_experiment, write_outputs
+from ..config import ConfigError
+from .cli import parse_assignment
+from .config import make_task, validate_run_config
+from .runner import CONFIG_FILE, write_outputs
+from .sweep import SweepError, build_sweep, parse_sweep, resolve_experiment, run_sweep
 
 SCALARS = [
     ("timing", "mean_abs_peak_error_ms"), ("timing", "mean_lead_ms"),
@@ -34,12 +37,6 @@ SCALARS = [
     ("phase_modulation", "when_anticipation"), ("phase_modulation", "when_outcome"),
     ("phase_modulation", "what_offline"),
 ]
-
-
-def _one(args):
-    experiment, seed, overrides, out = args
-    config = load_experiment(experiment, {**overrides, "seed": seed})
-    return run_experiment(config, out, progress=False, overwrite=True)
 
 
 def _scalars(metrics: dict) -> dict[str, float]:
@@ -164,9 +161,12 @@ def main(argv=None) -> int:
     parser.add_argument("--label", default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--skip-finished", action="store_true",
+                        help="keep the seeds whose run folder has a whole metrics.json instead of rerunning them")
     parser.add_argument("--recompute", action="store_true",
                         help="recompute the metrics of runs written before the current measures existed")
     args = parser.parse_args(argv)
+    failed = 0
     if args.recompute:
         for run_dir in sorted(args.out.glob("*/seed*")):
             metrics_file = run_dir / "metrics.json"
@@ -175,17 +175,24 @@ def main(argv=None) -> int:
     if not args.summarize_only and not args.recompute:
         if args.experiment is None:
             parser.error("argument experiment: required unless --summarize-only")
-        overrides: dict = {}
-        for path, value in args.assignments:
-            set_path(overrides, path, value)
         label = args.label or Path(args.experiment).stem
-        jobs = [(args.experiment, seed, overrides, args.out / label / f"seed{seed}") for seed in args.seeds]
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            for seed, metrics in zip(args.seeds, pool.map(_one, jobs)):
-                print(f"{label} seed {seed}: done in {metrics['wall_time_s']:.1f} s", flush=True)
+        try:
+            spec = parse_sweep({"experiment": args.experiment, "seeds": args.seeds, "name": label,
+                                "set": {".".join(path): value for path, value in args.assignments}}, where="arguments")
+            sweep = build_sweep(spec, resolve_experiment(args.experiment, Path.cwd()))
+        except (SweepError, ConfigError) as error:
+            parser.error(str(error))
+        result = run_sweep(sweep, args.out / label, workers=args.jobs, progress=sys.stderr.isatty(),
+                           skip_finished=args.skip_finished)
+        for row in result.rows:
+            done = "done" if row["status"] == "complete" else row["status"]
+            if row["point_wall_s"] is not None:
+                done += f" in {row['point_wall_s']:.1f} s"
+            print(f"{label} seed {row['seed']}: {done}" + (f" ({row['error']})" if row["error"] else ""), flush=True)
+        failed = result.counts["failed"]
     summarize(args.out)
     print((args.out / "summary.md").read_text())
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
