@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analysis.plots import cue_bump_figure, save
 from analysis.whatwhen import aligned
-from reservoir.inputs import ExternalInput
-from reservoir.readouts import Readouts, Teacher
+from reservoir.inputs import PieceSchedule, ScheduledInput
+from reservoir.readouts import Intervals, Readouts, ScheduledTeacher
 from reservoir.rng import stream
 
 from .base import Segment, Task
@@ -78,23 +78,28 @@ class CueBumpTask(Task):
         exc = np.flatnonzero(network.neurons.is_excitatory)
         rng = stream(self.seed, "task")
         cued = np.sort(rng.choice(exc, size=max(1, int(round(c.cue_fraction * exc.size))), replace=False))
-        signal = np.zeros(self.n_steps)
         columns = readouts.group_columns(c.group)
-        targets = np.zeros((self.n_steps, readouts.n_units))
-        gates = np.zeros((self.n_steps, readouts.n_units))
         t_trial = np.arange(self.steps(c.trial_ms)) * self.dt_ms
         bump = c.bump_amplitude * np.exp(-0.5 * ((t_trial - c.latency_ms) / c.bump_width_ms) ** 2)
-        for trial in range(c.n_trials):
-            onset = trial * period
-            signal[onset:onset + self.steps(c.cue_ms)] = c.cue_amplitude
-            targets[onset:onset + bump.size, columns] = bump[:, None]
-            gates[onset:onset + bump.size, columns] = 1.0
         self.cued = cued
+        onsets = np.arange(c.n_trials, dtype=np.int64) * period
+        cue_steps = self.steps(c.cue_ms)
+        external = ScheduledInput.from_subsets([np.full((1, 1), c.cue_amplitude)], onsets, np.zeros(c.n_trials),
+                                               np.zeros(c.n_trials), [cued], length_steps=np.full(c.n_trials, cue_steps),
+                                               n_steps=self.n_steps)
+        # each trial: the bump as the target and the gate open in every unit of the group
+        trial_of = np.repeat(np.arange(c.n_trials), columns.size)
+        column_of = np.tile(columns, c.n_trials)
+        bumps = PieceSchedule(readouts.n_units, [bump[:, None]], onsets[trial_of], np.zeros(trial_of.size),
+                              column_of, n_steps=self.n_steps)
+        gates = Intervals(onsets[trial_of], np.full(trial_of.size, bump.size), column_of, np.ones(trial_of.size))
+        learn = Intervals.from_rows([(0, self.n_steps, 0, 1.0)])  # RLS events allowed everywhere
         # units that consolidate offline store their gated window; they do not learn online
-        store = np.zeros(self.n_steps, dtype=bool)
-        if readouts.store.capacity_steps:
-            store = gates[:, columns].any(axis=1)
-        return ExternalInput.from_subsets(signal, [cued]), Teacher(targets, gates=gates, store=store)
+        store = None
+        if readouts.store.capacity_steps and columns.size:
+            store = Intervals(onsets, np.full(c.n_trials, bump.size), np.zeros(c.n_trials), np.ones(c.n_trials))
+        return external, ScheduledTeacher(readouts.n_units, targets=bumps, gates=gates, learn=learn, store=store,
+                                          n_steps=self.n_steps)
 
     def segments(self) -> list[Segment]:
         period = self.steps(self.config.period_ms)

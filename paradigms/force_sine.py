@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from analysis.plots import save, sine_training_figure
 from analysis.spikes import firing_rates_hz
 from reservoir.inputs import ExternalInput
-from reservoir.readouts import Readouts, Teacher
+from reservoir.readouts import Intervals, Readouts, ScheduledTeacher, TeacherSignals
 
 from .base import Segment, Task
 
@@ -58,21 +58,64 @@ def oscillation_frequency_and_amplitude(signal: np.ndarray, dt_ms: float) -> tup
     return float(frequency), float(np.mean(ranges) / 2)
 
 
+SINE_BLOCK_STEPS = 16
+"""The sine target is evaluated over blocks of steps aligned to multiples of this (see :class:`SineTeacher`)."""
+
+
+def sine_target(amplitude: float, frequency_hz: float, first_step: int, n_steps: int, dt_ms: float) -> np.ndarray:
+    """``amplitude sin(2 pi f t)`` at ``t = step * dt_ms`` for the steps ``first_step .. first_step + n_steps - 1``."""
+    t_ms = np.arange(first_step, first_step + n_steps) * dt_ms
+    return amplitude * np.sin(2 * np.pi * frequency_hz * t_ms / 1000.0)
+
+
+class SineTeacher(ScheduledTeacher):
+    """The FORCE sine task's teacher, chunk by chunk: the target ``amplitude sin(2 pi f t)`` in
+    ``columns`` (0 elsewhere) at every step before ``n_steps``, gates 1 in every unit, and RLS
+    ``learn`` on in ``[learn_start_step, learn_stop_step)``.
+
+    Each chunk's sine is computed from the step index over a span widened to multiples of
+    :data:`SINE_BLOCK_STEPS` (and to the run's end when the chunk reaches its last block), so that
+    a vectorised ``np.sin`` sees every step in the same position of its vector block as over the
+    whole run: the values are the whole-run array's, bit for bit, wherever the chunks fall.
+    """
+
+    def __init__(self, n_units: int, columns, amplitude: float, frequency_hz: float, dt_ms: float,
+                 learn_start_step: int, learn_stop_step: int, n_steps: int):
+        self.columns = np.ascontiguousarray(columns, dtype=np.int64)
+        self.amplitude, self.frequency_hz, self.dt_ms = float(amplitude), float(frequency_hz), float(dt_ms)
+        gates = Intervals(np.zeros(n_units), np.full(n_units, n_steps), np.arange(n_units), np.ones(n_units))
+        learn = Intervals.from_rows([(learn_start_step, max(0, learn_stop_step - learn_start_step), 0, 1.0)])
+        super().__init__(n_units, gates=gates, learn=learn, n_steps=n_steps)
+
+    def chunk(self, first_step: int, n_steps: int) -> TeacherSignals:
+        out = super().chunk(first_step, n_steps)
+        stop = min(first_step + n_steps, self.n_steps)
+        if stop > first_step and self.columns.size:
+            block = SINE_BLOCK_STEPS
+            lo = first_step - first_step % block
+            hi = min(-(-stop // block) * block, self.n_steps)
+            values = sine_target(self.amplitude, self.frequency_hz, lo, hi - lo, self.dt_ms)
+            out.targets[: stop - first_step, self.columns] = values[first_step - lo: stop - lo, None]
+        return out
+
+    def digest_arrays(self) -> list[np.ndarray]:
+        return [*super().digest_arrays(), self.columns, np.array([self.amplitude, self.frequency_hz, self.dt_ms])]
+
+
 class SineTask(Task):
     def target(self) -> np.ndarray:
+        """The whole run's target (for checks; the run reads it chunk by chunk from :class:`SineTeacher`)."""
         c = self.config
-        t_ms = np.arange(self.n_steps) * self.dt_ms
-        return c.amplitude * np.sin(2 * np.pi * c.frequency_hz * t_ms / 1000.0)
+        return sine_target(c.amplitude, c.frequency_hz, 0, self.n_steps, self.dt_ms)
 
     def prepare(self, network, readouts: Readouts | None):
         if readouts is None:
             raise ValueError("task.kind = 'sine' needs a readouts section with an rls group")
-        columns = readouts.group_columns(self.config.group)
-        targets = np.zeros((self.n_steps, readouts.n_units))
-        targets[:, columns] = self.target()[:, None]
-        learn = np.zeros(self.n_steps, dtype=bool)
-        learn[self.steps(self.config.learn_start_ms):self.steps(self.config.learn_stop_ms)] = True
-        return ExternalInput.none(), Teacher(targets, learn=learn)
+        c = self.config
+        columns = readouts.group_columns(c.group)
+        teacher = SineTeacher(readouts.n_units, columns, c.amplitude, c.frequency_hz, self.dt_ms,
+                              self.steps(c.learn_start_ms), self.steps(c.learn_stop_ms), self.n_steps)
+        return ExternalInput.none(), teacher
 
     def segments(self) -> list[Segment]:
         a = min(self.steps(self.config.learn_start_ms), self.n_steps)

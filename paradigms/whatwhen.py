@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analysis.retention import when_retention
 from analysis.whatwhen import WhatWhenDesign, whatwhen_figures, whatwhen_metrics
-from reservoir.inputs import ExternalInput
-from reservoir.readouts import Readouts, Teacher
+from reservoir.inputs import ScheduledInput
+from reservoir.readouts import Intervals, Readouts, ScheduledTeacher
 from reservoir.rng import stream_seed
 
 from .base import Segment, Task
@@ -273,7 +273,6 @@ class WhatWhenTask(Task):
         if c.what_group and what.size != len(c.identities):
             raise ValueError(f"task.what_group: {c.what_group!r} needs one unit per identity ({len(c.identities)})")
         self.when_column, self.what_columns = int(when[0]), what
-        table = self.table
         rng = np.random.default_rng(stream_seed(self.seed, "task").spawn(2)[1])  # input subsets
         exc = np.flatnonzero(network.neurons.is_excitatory)
         n_cue = max(1, int(round(c.cue_fraction * exc.size)))
@@ -293,35 +292,68 @@ class WhatWhenTask(Task):
             for i in range(len(c.cues)):
                 gains[i] = rng.uniform(1 - c.cue_gain_spread, 1 + c.cue_gain_spread, len(subsets[i]))
         first_basis = len(c.cues) + len(c.identities)
-        waveforms = (basis.waveforms(np.arange(self.steps(c.trial_ms)) * self.dt_ms, c.trial_ms)
-                     if basis is not None else None)
-        n_channels = len(subsets)
-        signal = np.zeros((self.n_steps, n_channels))
-        targets = np.zeros((self.n_steps, readouts.n_units))
-        gates = np.zeros((self.n_steps, readouts.n_units))
-        store = np.zeros(self.n_steps, dtype=bool)
-        cue_steps, outcome_steps, trial_steps = self.steps(c.cue_ms), self.steps(c.outcome_ms), self.steps(c.trial_ms)
-        for onset, cue, identity, latency in zip(table["onset_step"], table["cue"], table["identity"], table["latency_ms"]):
-            signal[onset:onset + cue_steps, cue] = c.cue_amplitude
-            if waveforms is not None:
-                span = min(trial_steps, self.n_steps - onset)
-                first = first_basis + cue * n_basis
-                signal[onset:onset + span, first:first + n_basis] = waveforms[:span]
-            gates[onset:onset + trial_steps, :] = 1.0
-            arrival = onset + self.steps(latency)
-            if identity >= 0:
-                signal[arrival:arrival + outcome_steps, len(c.cues) + identity] = c.outcome_amplitude
-                targets[arrival:arrival + outcome_steps, self.when_column] = 1.0
-            if what.size:
-                store[onset:arrival] = True
-                if identity >= 0:
-                    targets[onset:arrival, what[identity]] = 1.0
-        learn = gates[:, self.when_column] > 0
         self.block_weights = np.zeros((len(c.blocks), readouts.n_units, readouts.n_features))
         self.block_bias = np.zeros((len(c.blocks), readouts.n_units))
         indptr = np.concatenate([[0], np.cumsum([len(sub) for sub in subsets])])
-        external = ExternalInput(signal, indptr, np.concatenate(subsets), np.concatenate(gains))
-        return external, Teacher(targets, gates=gates, learn=learn, store=store)
+        external = self._input(indptr, np.concatenate(subsets), np.concatenate(gains), first_basis)
+        return external, self._teacher(readouts.n_units)
+
+    def _trial_steps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per trial: onset step, cue, identity (-1: omission) and latency in steps."""
+        table = self.table
+        latency_steps = np.array([self.steps(latency) for latency in table["latency_ms"]], dtype=np.int64)
+        return table["onset_step"].astype(np.int64), table["cue"], table["identity"], latency_steps
+
+    def _input(self, indptr, indices, gains, first_basis: int) -> ScheduledInput:
+        """The cues' pulses and time bases and the outcomes' pulses, as a schedule of pieces:
+        every trial places a cue pulse (``cue_ms``) on its cue's channel at its onset, the cue's
+        time basis (the first ``trial_ms`` of the waveforms, cut at the run's end) on the cue's
+        basis channels, and, unless the outcome is omitted, an outcome pulse (``outcome_ms``) on
+        the identity's channel at the cue's latency. Channels: the cues, the identities, then
+        ``n_channels`` basis channels per cue."""
+        c = self.config
+        basis = c.time_basis
+        n_basis = 0 if basis is None else basis.n_channels
+        onset, cue, identity, latency_steps = self._trial_steps()
+        cue_steps, outcome_steps, trial_steps = self.steps(c.cue_ms), self.steps(c.outcome_ms), self.steps(c.trial_ms)
+        templates = [np.full((1, 1), c.cue_amplitude), np.full((1, 1), c.outcome_amplitude)]
+        occurs = identity >= 0
+        n = onset.size
+        parts = [(onset, np.zeros(n), cue, np.full(n, cue_steps)),  # (start, template, first channel, length)
+                 (onset[occurs] + latency_steps[occurs], np.ones(occurs.sum()), len(c.cues) + identity[occurs],
+                  np.full(occurs.sum(), outcome_steps))]
+        if basis is not None:
+            templates.append(basis.waveforms(np.arange(trial_steps) * self.dt_ms, c.trial_ms))
+            parts.insert(1, (onset, np.full(n, 2), first_basis + cue * n_basis, np.full(n, trial_steps)))
+        start, template, first_channel, length = (np.concatenate([np.asarray(p[i]) for p in parts]) for i in range(4))
+        order = np.argsort(start, kind="stable")
+        return ScheduledInput(templates, start[order], template[order], first_channel[order], indptr, indices, gains,
+                              length_steps=length[order], n_steps=self.n_steps)
+
+    def _teacher(self, n_units: int) -> ScheduledTeacher:
+        """The readouts' teacher as intervals: every trial opens the gates of all units for
+        ``trial_ms`` from the cue (and so the RLS ``learn`` signal: the 'when' gate), sets the
+        'when' target to 1 during the outcome (unless omitted) and, with a 'what' group, stores
+        the anticipation window (cue onset to the latency) with target 1 for the identity that
+        occurs."""
+        c = self.config
+        onset, _, identity, latency_steps = self._trial_steps()
+        outcome_steps, trial_steps = self.steps(c.outcome_ms), self.steps(c.trial_ms)
+        n = onset.size
+        occurs = identity >= 0
+        ones = np.ones(n)
+        targets = [Intervals(onset[occurs] + latency_steps[occurs], np.full(occurs.sum(), outcome_steps),
+                             np.full(occurs.sum(), self.when_column), ones[occurs])]
+        store = []
+        if self.what_columns.size:
+            targets.append(Intervals(onset[occurs], latency_steps[occurs], self.what_columns[identity[occurs]],
+                                     ones[occurs]))
+            store.append(Intervals(onset, latency_steps, np.zeros(n), ones))
+        window = np.full(n, trial_steps)
+        gates = [Intervals(onset, window, np.full(n, column), ones) for column in range(n_units)]
+        learn = Intervals(onset, window, np.zeros(n), ones)  # the 'when' gate is open
+        return ScheduledTeacher(n_units, targets=Intervals.concatenate(targets), gates=Intervals.concatenate(gates),
+                                learn=learn, store=Intervals.concatenate(store), n_steps=self.n_steps)
 
     def tables(self) -> dict[str, dict[str, np.ndarray]]:
         return {"trials": self.table}
@@ -361,7 +393,8 @@ class WhatWhenTask(Task):
         readouts = simulation.readouts
         steps, features, _ = readouts.store.window()
         z = features @ readouts.weights[self.what_columns].T + readouts.three_factor.bias[self.what_columns]
-        errors = np.abs(simulation.teacher.targets[steps][:, self.what_columns] - z)
+        targets, _ = simulation.teacher.rows_at(steps)
+        errors = np.abs(targets[:, self.what_columns] - z)
         self.offline_errors.append(float(errors.mean()))
 
     def get_state(self) -> dict[str, np.ndarray]:

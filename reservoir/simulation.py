@@ -90,7 +90,8 @@ class Simulation:
     >>> cfg = resolve_config("izhikevich2003", {"duration_ms": 200})
     >>> net = build_network(cfg.network, cfg.integration, seed=1)
     >>> sim = Simulation(net, seed=1)
-    >>> sim.run(n_steps=cfg.n_steps)
+    >>> sim.run(n_steps=cfg.n_steps)  # True: every step simulated
+    True
     >>> sim.recorder.spike_ids.size > 0
     True
     """

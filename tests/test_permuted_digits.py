@@ -127,11 +127,22 @@ def test_bad_configurations_name_the_key():
         load_experiment(EXPERIMENTS / "permuted_digits.toml", {"task": {"readout_ms": 80.0}})
 
 
-def test_resumed_run_equals_the_uninterrupted_one(runs, tmp_path):
+def test_resumed_run_equals_the_uninterrupted_one(runs, tmp_path, monkeypatch):
+    import reservoir.experiment.runner as runner
+
+    class Crash(Exception):
+        pass
+
+    def crash(sim, out):  # the process dies after the last step
+        raise Crash
+
     folder, metrics = runs["hlop"]
     overrides = {**SHORT, "checkpoint_every_ms": 13000.0}
     out = tmp_path / "resumed"
-    run_experiment(load_experiment(EXPERIMENTS / "permuted_digits.toml", overrides), out, progress=False)
+    monkeypatch.setattr(runner, "checkpoint_end", crash)
+    with pytest.raises(Crash):
+        run_experiment(load_experiment(EXPERIMENTS / "permuted_digits.toml", overrides), out, progress=False)
+    monkeypatch.undo()
     resume(out, progress=False)  # back to the last checkpoint (inside task 1), then to the end
     resumed = np.array(load_run(out).spike_ids), h5py.File(out / CONTINUAL_FILE)["snapshot_weights"][()]
     straight = np.array(load_run(folder).spike_ids), h5py.File(folder / CONTINUAL_FILE)["snapshot_weights"][()]

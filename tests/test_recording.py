@@ -4,7 +4,7 @@ import pytest
 
 from analysis import load_run
 from reservoir import resolve_config
-from reservoir.recording import FORMAT_VERSION, FileFormatError
+from reservoir.recording import FORMAT_VERSION, FileFormatError, RunFileRecorder
 from reservoir.experiment import simulate
 
 
@@ -58,3 +58,22 @@ def test_foreign_file_is_rejected(tmp_path):
         f["x"] = 1
     with pytest.raises(FileFormatError, match="not a reservoir run file"):
         load_run(tmp_path / "other.h5")
+
+
+def test_marking_the_status_keeps_the_attributes_creation_index(tmp_path):
+    """The status is marked after every chunk: replacing the attributes would take a new creation
+    index each time, which HDF5 refuses after 2^15 on a file that tracks creation order (a run of
+    tens of simulated minutes); they are changed in place."""
+    recorder = RunFileRecorder(tmp_path / "run.h5", 0.5, attributes={f"extra{k}": k for k in range(12)})
+
+    def creation_order(name):
+        return h5py.h5a.get_info(recorder.file.id, name=name.encode()).corder
+
+    before = {name: creation_order(name) for name in ("status", "message", "steps_completed")}
+    for step in range(50):
+        recorder.mark("running", "", step)
+    recorder.mark("failed", "a longer message than before", 50)
+    assert {name: creation_order(name) for name in before} == before
+    recorder.close()
+    with h5py.File(tmp_path / "run.h5", "r") as f:
+        assert f.attrs["status"] == "failed" and f.attrs["steps_completed"] == 50

@@ -33,7 +33,9 @@ def test_schedule_follows_the_probabilities_and_blocks():
 def test_targets_gates_and_inputs_line_up_with_the_trial_table():
     config = _config(outcome_amplitude=10.0)
     prepared = prepare(config)
-    task, external, teacher = prepared.task, prepared.external_input, prepared.teacher
+    task = prepared.task
+    teacher = prepared.teacher.materialize(task.n_steps)  # streamed: the whole run's rows, built here
+    external_signal = prepared.external_input.materialize(task.n_steps)
     table = task.table
     when = task.when_column
     for row in range(5):
@@ -41,13 +43,13 @@ def test_targets_gates_and_inputs_line_up_with_the_trial_table():
         arrival = onset + task.steps(latency)
         assert np.all(teacher.gates[onset:onset + task.steps(800.0), when] == 1)
         assert np.all(teacher.gates[onset + task.steps(800.0):onset + task.steps(1200.0), when] == 0)
-        assert external.signal[onset, table["cue"][row]] == 30.0
+        assert external_signal[onset, table["cue"][row]] == 30.0
         assert np.all(teacher.store[onset:arrival]) and not teacher.store[arrival]
         expected = 1.0 if identity >= 0 else 0.0
         assert teacher.targets[arrival, when] == expected
         assert teacher.targets[arrival - 1, when] == 0.0
         if identity >= 0:
-            assert external.signal[arrival, 2 + identity] == 10.0
+            assert external_signal[arrival, 2 + identity] == 10.0
             assert teacher.targets[onset, task.what_columns[identity]] == 1.0
         else:
             assert np.all(teacher.targets[onset:arrival][:, task.what_columns] == 0)
@@ -60,6 +62,7 @@ def test_each_cue_drives_its_own_time_basis_after_each_onset():
                                                              "duration_ms": 12 * 1200.0})
     prepared = prepare(config)
     task, external = prepared.task, prepared.external_input
+    signal = external.materialize(task.n_steps)  # streamed: the whole run's time course, built here
     basis = config.task.time_basis
     centres = basis.centres_ms(config.task.trial_ms)
     n_cues, first = len(config.task.cues), len(config.task.cues) + len(config.task.identities)
@@ -68,13 +71,13 @@ def test_each_cue_drives_its_own_time_basis_after_each_onset():
     for row in range(6):
         onset, cue = table["onset_step"][row], table["cue"][row]
         channels = first + cue * basis.n_channels + np.arange(basis.n_channels)
-        window = external.signal[onset:onset + task.steps(config.task.trial_ms)][:, channels]
+        window = signal[onset:onset + task.steps(config.task.trial_ms)][:, channels]
         peaks = np.argmax(window, axis=0) * task.dt_ms
         np.testing.assert_allclose(peaks, centres, atol=task.dt_ms)
         np.testing.assert_allclose(window.max(axis=0), basis.amplitude, rtol=1e-3)  # sampled every dt
         others = np.setdiff1d(np.arange(first, external.n_channels), channels)
-        assert not external.signal[onset:onset + task.steps(config.task.trial_ms)][:, others].any()
-        assert not external.signal[onset + task.steps(config.task.trial_ms):onset + task.steps(1200.0)].any()
+        assert not signal[onset:onset + task.steps(config.task.trial_ms)][:, others].any()
+        assert not signal[onset + task.steps(config.task.trial_ms):onset + task.steps(1200.0)].any()
     subsets = task.subsets[first:]
     assert all(len(s) == round(basis.fraction * 1600) for s in subsets)
     assert len(np.unique(np.concatenate(subsets))) == sum(len(s) for s in subsets)  # disjoint: 1152 of 1600

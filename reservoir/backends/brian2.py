@@ -322,7 +322,7 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
         "filter_jump_scale": float(jump_scale),
     }
     if n_slots:
-        signal = external_input.signal
+        signal = external_input.materialize()  # the whole time course (streamed inputs: built here)
         table = np.zeros((signal.shape[0] + 1, external_input.n_channels + 1))
         table[:-1, :-1] = signal
         namespace["external_signal"] = TimedArray(table, dt=network.dt_ms * ms, name="external_signal")

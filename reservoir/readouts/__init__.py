@@ -27,10 +27,10 @@ Modules: :mod:`.config` (the ``[readouts]`` section), :mod:`.traces`, :mod:`.tea
 from .config import ReadoutGroupConfig, ReadoutsConfig, TraceFilterConfig
 from .kernel import OutputBuffer, ReadoutKernelState, UnitState
 from .store import ConsolidationStore, StoreBuffer
-from .teacher import Teacher, TeacherSignals, WindowTeacher
+from .teacher import Intervals, ScheduledTeacher, Teacher, TeacherSignals, WindowTeacher
 from .traces import TraceBankState
 from .units import RULE_CODES, Readouts, inactive_kernel_state
 
-__all__ = ["ConsolidationStore", "OutputBuffer", "RULE_CODES", "ReadoutGroupConfig", "ReadoutKernelState", "Readouts",
-           "ReadoutsConfig", "StoreBuffer", "Teacher", "TeacherSignals", "TraceBankState", "TraceFilterConfig", "WindowTeacher",
+__all__ = ["ConsolidationStore", "Intervals", "OutputBuffer", "RULE_CODES", "ReadoutGroupConfig", "ReadoutKernelState",
+           "Readouts", "ReadoutsConfig", "ScheduledTeacher", "StoreBuffer", "Teacher", "TeacherSignals", "TraceBankState", "TraceFilterConfig", "WindowTeacher",
            "UnitState", "inactive_kernel_state"]

@@ -262,11 +262,13 @@ class Readouts:
     def consolidate(self, teacher: Teacher, trial_index: int) -> None:
         """End of trial ``trial_index``: hand its stored window to the store and replay the
         pending windows when they are due, with the targets and gates the teacher holds for
-        those steps (known only after the trial)."""
+        those steps (known only after the trial; :meth:`Teacher.rows_at`, so a streamed teacher
+        builds only those rows)."""
         batch = self.store.collect(trial_index)
         if batch is not None:
             steps, features, eligibility = batch
-            self.replay(features, eligibility, teacher.targets[steps], teacher.gates[steps])
+            targets, gates = teacher.rows_at(steps)
+            self.replay(features, eligibility, targets, gates)
 
 
 _INACTIVE_STATE: ReadoutKernelState | None = None
