@@ -1,0 +1,130 @@
+"""Exports of a run to the tools neuroscientists already use: neo (and so elephant) and NWB.
+
+    from analysis import load_run
+    from analysis.export import to_neo, to_nwb
+
+    run = load_run("runs/whatwhen-seed1")
+    trains = to_neo(run)                       # neo SpikeTrainList, one train per neuron (ms)
+    import elephant.statistics as es
+    es.mean_firing_rate(trains[0])             # elephant runs on them
+    to_nwb(run, "runs/whatwhen-seed1/run.nwb") # units table (s), readout outputs, trials
+
+or from the shell: ``python -m analysis.export RUN_DIR --nwb OUT.nwb``.
+
+neo and pynwb are optional: ``pip install "reservoir[neo]"`` / ``"reservoir[nwb]"``. Times are
+kept exactly: neo trains hold the run file's millisecond times unchanged; NWB, whose unit is the
+second, holds ``time_ms / 1000`` as float64 (what :func:`to_nwb` writes is what pynwb reads back).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .io import Run, load_run
+
+
+def _require(module: str, extra: str):
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ImportError(f"exporting needs {module}: pip install 'reservoir[{extra}]'") from None
+
+
+def _window(run: Run, t_start_ms: float, t_stop_ms: float | None) -> tuple[float, float, np.ndarray]:
+    t_stop = run.duration_ms if t_stop_ms is None else float(t_stop_ms)
+    if not 0.0 <= t_start_ms < t_stop:
+        raise ValueError(f"t_start_ms must lie in [0, t_stop_ms), got {t_start_ms} and {t_stop}")
+    keep = (run.spike_times_ms >= t_start_ms) & (run.spike_times_ms < t_stop)
+    return float(t_start_ms), t_stop, keep
+
+
+def to_neo(run: Run, t_start_ms: float = 0.0, t_stop_ms: float | None = None):
+    """The run's spikes as a ``neo.SpikeTrainList`` (one ``SpikeTrain`` per neuron, in ms, empty
+    trains included, each annotated with its ``neuron_id``), from ``t_start_ms`` to ``t_stop_ms``
+    (default: the whole run)."""
+    neo = _require("neo", "neo")
+    import quantities as pq
+
+    t_start, t_stop, keep = _window(run, t_start_ms, t_stop_ms)
+    ids = np.arange(run.n_neurons)
+    trains = neo.core.spiketrainlist.SpikeTrainList.from_spike_time_array(
+        run.spike_times_ms[keep], run.spike_ids[keep], ids, t_stop=t_stop * pq.ms, units=pq.ms,
+        t_start=t_start * pq.ms)
+    for neuron, train in zip(ids, trains):
+        train.annotate(neuron_id=int(neuron), excitatory=bool(run.is_excitatory[neuron]))
+    return trains
+
+
+def to_nwb(run: Run, path, session_description: str | None = None, overwrite: bool = False) -> Path:
+    """Write the run as an NWB file: the units table (every neuron's spike times in seconds, with
+    its excitatory flag), the readout outputs as a ``TimeSeries`` in ``acquisition`` (one column
+    per unit, named in its description), and the task's trial table as NWB trials (start and
+    stop in seconds, every column of the table). Returns the path."""
+    pynwb = _require("pynwb", "nwb")
+    from datetime import datetime, timezone
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    name = run.config.get("name") or run.config.get("preset") or "run"
+    nwb = pynwb.NWBFile(
+        session_description=session_description or f"reservoir run {name}, seed {run.config.get('seed', '?')}",
+        identifier=f"{name}-seed{run.config.get('seed', '?')}-{run.path.resolve()}",
+        session_start_time=datetime(2000, 1, 1, tzinfo=timezone.utc),  # simulated: time 0 of the run
+        source_script="reservoir", source_script_file_name=str(run.path))
+    nwb.add_unit_column("excitatory", "whether the neuron is excitatory")
+    nwb.add_unit_column("neuron_id", "the neuron's id in the reservoir (run.h5)")
+    order = np.argsort(run.spike_ids, kind="stable")
+    ids, times_s = run.spike_ids[order], run.spike_times_ms[order] / 1000.0
+    bounds = np.searchsorted(ids, np.arange(run.n_neurons + 1))
+    for neuron in range(run.n_neurons):
+        nwb.add_unit(spike_times=times_s[bounds[neuron]:bounds[neuron + 1]], excitatory=bool(run.is_excitatory[neuron]),
+                     neuron_id=neuron)
+    if run.outputs.size:
+        nwb.add_acquisition(pynwb.TimeSeries(
+            name="readout_outputs", data=run.outputs, timestamps=run.output_time_ms / 1000.0, unit="a.u.",
+            description="readout unit outputs z, columns: " + ", ".join(run.unit_names)))
+    trials = run.tables.get("trials")
+    if trials:
+        period_ms = _trial_period_ms(run)
+        onset_s = trials["onset_step"] * run.dt_ms / 1000.0
+        columns = [c for c in trials if c != "onset_step"]
+        for column in columns:
+            nwb.add_trial_column(column, f"the task's trial table column {column!r}")
+        for i in range(len(onset_s)):
+            nwb.add_trial(start_time=float(onset_s[i]), stop_time=float(onset_s[i] + period_ms / 1000.0),
+                          **{c: trials[c][i].item() for c in columns})
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def _trial_period_ms(run: Run) -> float:
+    task = run.config.get("task", {})
+    period = task.get("trial_ms", 0.0) + task.get("iti_ms", 0.0)
+    if period > 0:
+        return float(period)
+    onsets = np.asarray(run.tables["trials"]["onset_step"]) * run.dt_ms
+    return float(np.median(np.diff(onsets))) if onsets.size > 1 else run.duration_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.export",
+                                     description="Export a run folder's spikes, readout outputs and trials.")
+    parser.add_argument("run", help="run folder (or its run.h5)")
+    parser.add_argument("--nwb", metavar="OUT.nwb", required=True, help="write an NWB file")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT.nwb if it exists")
+    args = parser.parse_args(argv)
+    try:
+        path = to_nwb(load_run(args.run), args.nwb, overwrite=args.overwrite)
+    except (ImportError, FileExistsError, FileNotFoundError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
