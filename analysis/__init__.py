@@ -5,4 +5,4 @@ what/when measures; figures.
 builds a network or a task to read a file. The paradigms use it for their metrics; the
 experiment layer for a run's summary.
 """
-from .io import Run, load_metrics, load_run  # noqa: F401
+from .io import Run, load_metrics, load_run, read_spikes  # noqa: F401

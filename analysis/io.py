@@ -109,3 +109,43 @@ def _read(f: h5py.File, file: Path, version: int) -> Run:
 def load_metrics(path) -> dict:
     """The ``metrics.json`` of a run folder."""
     return json.loads((Path(path) / "metrics.json").read_text())
+
+
+def _first_at_or_after(dataset: h5py.Dataset, value: float) -> int:
+    """Index of the first entry >= ``value`` of a sorted 1-D dataset, by bisection (about
+    ``log2(n)`` single-element reads, not the whole dataset)."""
+    lo, hi = 0, dataset.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if dataset[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def read_spikes(path, t_start_ms: float = 0.0, t_stop_ms: float | None = None,
+                neurons=None) -> tuple[np.ndarray, np.ndarray]:
+    """The spikes of a run with ``t_start_ms <= time < t_stop_ms`` (default: to the end), of the
+    given ``neurons`` (default: all), as ``(times_ms, ids)``, reading only that time window of
+    the file: spikes are stored sorted by time, so the window's ends are found by bisection and
+    only the rows between them are read (a window of a long run costs what the window holds)."""
+    file = _run_file(path)
+    if not file.exists():
+        raise FileNotFoundError(f"no run file at {file}")
+    with open_hdf5(file, "r") as f:
+        check_format(f, file)
+        try:
+            population = next(iter(f["spikes"].keys()))
+            spikes = f[f"spikes/{population}"]
+            timestamps, node_ids = spikes["timestamps"], spikes["node_ids"]
+            lo = _first_at_or_after(timestamps, t_start_ms)
+            hi = timestamps.shape[0] if t_stop_ms is None else _first_at_or_after(timestamps, t_stop_ms)
+            times = timestamps[lo:max(lo, hi)]
+            ids = node_ids[lo:max(lo, hi)].astype(np.int64)
+        except (KeyError, OSError, StopIteration) as error:
+            raise FileFormatError(f"{file} is a damaged reservoir run file: {error}") from error
+    if neurons is not None:
+        keep = np.isin(ids, np.asarray(neurons, dtype=np.int64))
+        times, ids = times[keep], ids[keep]
+    return times, ids

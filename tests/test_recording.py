@@ -77,3 +77,35 @@ def test_marking_the_status_keeps_the_attributes_creation_index(tmp_path):
     recorder.close()
     with h5py.File(tmp_path / "run.h5", "r") as f:
         assert f.attrs["status"] == "failed" and f.attrs["steps_completed"] == 50
+
+
+def test_read_spikes_reads_only_the_window(run_dir, monkeypatch):
+    """A time window of the spikes equals the whole run's spikes cut to it, and reading it reads
+    the window's rows plus a few bisection probes, not the whole spike table."""
+    from analysis import read_spikes
+
+    run = load_run(run_dir)
+    assert run.spike_ids.size > 500
+    t_start, t_stop = 0.3 * run.duration_ms, 0.4 * run.duration_ms
+    read = []
+    original = h5py.Dataset.__getitem__
+
+    def counting(self, key):
+        values = original(self, key)
+        if self.name.startswith("/spikes/"):
+            read.append(np.asarray(values).size)
+        return values
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", counting)
+    times, ids = read_spikes(run_dir, t_start, t_stop)
+    monkeypatch.undo()
+    inside = (run.spike_times_ms >= t_start) & (run.spike_times_ms < t_stop)
+    np.testing.assert_array_equal(times, run.spike_times_ms[inside])
+    np.testing.assert_array_equal(ids, run.spike_ids[inside])
+    assert sum(read) <= 2 * inside.sum() + 2 * 64 < run.spike_ids.size
+    some = [3, 7, 11]
+    times, ids = read_spikes(run_dir, t_start, t_stop, neurons=some)
+    keep = inside & np.isin(run.spike_ids, some)
+    np.testing.assert_array_equal(ids, run.spike_ids[keep])
+    all_times, _ = read_spikes(run_dir)
+    np.testing.assert_array_equal(all_times, run.spike_times_ms)
