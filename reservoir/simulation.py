@@ -307,26 +307,29 @@ class Simulation:
         """Write the full state (RNG, readouts and attached parts included) atomically to ``path``."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        ensure_room(tmp, self._checkpoint_bytes())  # refuse before writing: the old checkpoint stays
+        state = self._checkpoint_state()
+        # refuse before writing if it cannot fit: the old checkpoint stays
+        ensure_room(tmp, sum(values.nbytes for values in state.values()))
         # what the checkpoint says the run file holds must be in the file first: a process killed
         # after the checkpoint's rename must not leave records only HDF5's cache had seen
         self.recorder.flush()
         try:
-            self._write_checkpoint(tmp)
+            self._write_checkpoint(tmp, state)
             tmp.replace(path)  # atomic: the previous checkpoint stays whole until this one is
         except BaseException:
             tmp.unlink(missing_ok=True)  # a failed write (disk full...) leaves no partial file
             raise
 
-    def _checkpoint_bytes(self) -> int:
-        arrays = [getattr(self, name) for name in ("v", "u", "filter_state", "filter_aux", "noise_state")]
+    def _checkpoint_state(self) -> dict[str, np.ndarray]:
+        """Every array of a checkpoint, by its path in the file (gathered once per checkpoint)."""
+        state = {f"state/{name}": getattr(self, name) for name in ("v", "u", "filter_state", "filter_aux", "noise_state")}
         if self.readouts is not None:
-            arrays += list(self.readouts.get_state().values())
-        for obj in self.attached.values():
-            arrays += list(obj.get_state().values())
-        return sum(np.asarray(a).nbytes for a in arrays)
+            state.update({f"readouts/{name}": values for name, values in self.readouts.get_state().items()})
+        for part, obj in self.attached.items():
+            state.update({f"attached/{part}/{name}": values for name, values in obj.get_state().items()})
+        return {name: np.asarray(values) for name, values in state.items()}
 
-    def _write_checkpoint(self, tmp: Path) -> None:
+    def _write_checkpoint(self, tmp: Path, state: dict[str, np.ndarray]) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs["format_name"] = CHECKPOINT_FORMAT
             f.attrs["format_version"] = CHECKPOINT_VERSION
@@ -334,15 +337,10 @@ class Simulation:
             f.attrs["fingerprint"] = self.fingerprint()
             for name, count in self.recorder.counts().items():
                 f.attrs[f"{name}_written"] = count
-            for name in ("v", "u", "filter_state", "filter_aux", "noise_state"):
-                f.create_dataset(f"state/{name}", data=getattr(self, name))
-            if self.readouts is not None:
-                for name, values in self.readouts.get_state().items():
-                    f.create_dataset(f"readouts/{name}", data=values)
-            for part, obj in self.attached.items():
-                group = f.create_group(f"attached/{part}")
-                for name, values in obj.get_state().items():
-                    group.create_dataset(name, data=values)
+            for part in self.attached:  # a part with an empty state still has its group
+                f.create_group(f"attached/{part}")
+            for name, values in state.items():
+                f.create_dataset(name, data=values)
 
     def load_checkpoint(self, path) -> dict[str, int]:
         """Restore the state saved by :meth:`save_checkpoint` into this simulation.

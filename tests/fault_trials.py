@@ -22,21 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 import h5py
-import numpy as np
+
+from tests.helpers import differing_datasets, run_file_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _datasets(path: Path) -> dict[str, np.ndarray]:
-    found: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return found
-
-
-def _identical(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(
-        np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = base / "uninterrupted"
     subprocess.run(command(reference), cwd=ROOT, check=True, capture_output=True)
-    expected = _datasets(reference / "run.h5")
+    expected = run_file_datasets(reference / "run.h5")
     rng = random.Random(args.seed)
     outcomes = Counter()
     for i in range(args.trials):
@@ -76,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         with h5py.File(out / "run.h5", "r") as f:
             status, steps = str(f.attrs["status"]), int(f.attrs["steps_completed"])
         resumed = subprocess.run(command(out, "--resume", str(out)), cwd=ROOT, capture_output=True, text=True)
-        same = resumed.returncode == 0 and _identical(expected, _datasets(out / "run.h5"))
+        same = resumed.returncode == 0 and not differing_datasets(expected, run_file_datasets(out / "run.h5"))
         row = dict(trial=i, signal=sig.name, delay_s=round(delay, 2), exit=child.returncode, status_at_signal=status,
                    steps_at_signal=steps, resume_exit=resumed.returncode, identical=same,
                    resume_message=resumed.stderr.strip().splitlines()[-1] if resumed.returncode else "")

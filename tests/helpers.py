@@ -86,3 +86,21 @@ def _recording(function, name, record):
         return function(*args, **kwargs)
 
     return wrapper
+
+
+def run_file_datasets(path) -> dict:
+    """Every dataset of an HDF5 file, by its path, read into memory."""
+    import h5py
+
+    found = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def differing_datasets(left: dict, right: dict) -> list[str]:
+    """The dataset paths whose values differ between two :func:`run_file_datasets` (NaN equals
+    NaN), and those only one side has."""
+    only = sorted(left.keys() ^ right.keys())
+    return only + [k for k in left.keys() & right.keys()
+                   if not np.array_equal(left[k], right[k], equal_nan=left[k].dtype.kind == "f")]

@@ -21,6 +21,8 @@ from reservoir.experiment.cli import main
 from reservoir.experiment.guards import RunFolderError, RunFolderLock
 from reservoir.recording import FileFormatError
 
+from .helpers import differing_datasets, run_file_datasets
+
 ROOT = Path(__file__).resolve().parents[1]
 # a what/when run small enough for a test: 100 neurons, 6 trials of 1200 ms
 TINY = ["--set", "network.n_neurons=100", "--set", 'task.blocks=[{name="b", n_trials=6}]',
@@ -36,17 +38,8 @@ def _command(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "reservoir", "run", *TINY, "--out", str(out), "--no-progress", *extra]
 
 
-def _datasets(path: Path) -> dict[str, np.ndarray]:
-    found: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return found
-
-
 def _assert_same_datasets(a: Path, b: Path) -> None:
-    left, right = _datasets(a), _datasets(b)
-    assert left.keys() == right.keys()
-    differing = [k for k in left if not np.array_equal(left[k], right[k], equal_nan=left[k].dtype.kind == "f")]
+    differing = differing_datasets(run_file_datasets(a), run_file_datasets(b))
     assert not differing, differing
 
 

@@ -91,17 +91,23 @@ def load_experiment(path, overrides: dict[str, Any] | None = None) -> Experiment
     return validate_experiment(merged)
 
 
+def read_toml(path: Path, what: str, error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """The table of the TOML file ``path``; ``error`` naming it (as ``what``) if it does not
+    exist or is not valid TOML."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except tomllib.TOMLDecodeError as decode:
+        raise error(f"{path} is not valid TOML: {decode}") from None
+
+
 def _read_with_bases(path: Path, seen: tuple = ()) -> dict[str, Any]:
     """The file's table merged over its ``base`` file's (a path relative to it), recursively.
 
     Arrays of tables (``[[task.cues]]``, ``[[task.blocks]]``) in a file replace the base's.
     """
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"experiment file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    data = read_toml(path, "experiment file")
     base = data.pop("base", None)
     if base is None:
         return data

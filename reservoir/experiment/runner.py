@@ -203,11 +203,6 @@ def _write_failure(error: Exception) -> bool:
     return any(word in text for word in ("no space left", "file too large", "file write failed", "disk quota"))
 
 
-def recorder_broken(recorder) -> bool:
-    """Whether HDF5 failed a write of this recorder's file (its handle must then be left alone)."""
-    return getattr(recorder, "broken", False)
-
-
 def _execute(config: SimulationConfig, sim: Simulation, recorder: RunFileRecorder, task: Task, out: Path,
              progress: bool = True) -> dict:
     dt = config.integration.dt_ms
@@ -220,6 +215,7 @@ def _execute(config: SimulationConfig, sim: Simulation, recorder: RunFileRecorde
         snapshot_every = max(1, int(round(readouts_config.snapshot_every_ms / dt)))
     segments = task.segments()
     started = time.perf_counter()
+    hdf5_broken = False  # HDF5 failed a write: its handle of the run file must be left alone
     # one bar for the whole run (None: tqdm hides it when stderr is not a terminal)
     bar = tqdm(total=round(config.n_steps * dt, 6), initial=round(sim.step * dt, 6), unit="ms", desc=config_name(config),
                disable=True if not progress else None, dynamic_ncols=True,
@@ -256,14 +252,12 @@ def _execute(config: SimulationConfig, sim: Simulation, recorder: RunFileRecorde
                    + ("The last checkpoint is whole; free space and resume with: reservoir run --resume "
                       f"{out}" if (out / CHECKPOINT_FILE).exists() else
                       "No checkpoint was written (set checkpoint_every_ms to make long runs resumable)."))
-        if hdf5_broken:
-            recorder.broken = True
-        else:
+        if not hdf5_broken:
             recorder.mark("failed", message, sim.step)
         raise RunFailedError(message, hdf5_broken) from error
     finally:
         bar.close()
-        if not recorder_broken(recorder):
+        if not hdf5_broken:
             recorder.close()
     wall = time.perf_counter() - started
     try:

@@ -13,7 +13,6 @@ import itertools
 import json
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -310,13 +309,10 @@ def build_sweep(spec: SweepFile, experiment: Path, file: Path | None = None, val
 def load_sweep(path, validate: bool = True) -> Sweep:
     """Read, validate and expand a sweep file (:class:`SweepError` or
     :class:`~reservoir.config.ConfigError`, naming the key)."""
+    from .config import read_toml  # here: the experiment layer's config imports the paradigms
+
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SweepError(f"sweep file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise SweepError(f"{path} is not valid TOML: {error}") from None
+    data = read_toml(path, "sweep file", SweepError)
     spec = parse_sweep(data, where=str(path))
     experiment = resolve_experiment(spec.experiment, path.parent)
     return build_sweep(spec, experiment, path, validate)
