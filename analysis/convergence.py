@@ -33,10 +33,12 @@ from reservoir.rng import stream_seed
 from reservoir.rules.three_factor import ThreeFactorReadout
 
 from .features import trial_features
+from .fits import fit_line
 from .io import load_run
 from .plots import plt, save, use_file_backend
 from .replay import parse_candidate, replay_when_rule
-from .whatwhen import WhatWhenDesign, fit_line, peak_and_half_rise
+from .trials import peak_and_half_rise
+from .whatwhen import WhatWhenDesign
 
 
 DIVERGED_OUTPUT = 1e6

@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from .features import trial_features
+from .fits import fit_line
 from .io import load_run
 from .plots import plt, save, use_file_backend
-from .whatwhen import WhatWhenDesign, fit_line, peak_and_half_rise, prediction_window
+from .trials import peak_and_half_rise
+from .whatwhen import WhatWhenDesign, prediction_window
 
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 

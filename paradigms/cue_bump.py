@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analysis.plots import cue_bump_figure, save
-from analysis.whatwhen import aligned
+from analysis.trials import aligned
 from reservoir.inputs import PieceSchedule, ScheduledInput
 from reservoir.readouts import Intervals, Readouts, ScheduledTeacher
 from reservoir.rng import stream

@@ -33,7 +33,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analysis.retention import when_retention
-from analysis.whatwhen import WhatWhenDesign, whatwhen_figures, whatwhen_metrics
+from analysis.figures import whatwhen_figures
+from analysis.whatwhen import WhatWhenDesign, whatwhen_metrics
 from reservoir.inputs import ScheduledInput
 from reservoir.readouts import Intervals, Readouts, ScheduledTeacher
 from reservoir.rng import stream_seed

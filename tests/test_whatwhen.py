@@ -122,7 +122,7 @@ def test_short_deterministic_run_learns_an_anticipatory_prediction_at_one_latenc
     config = load_experiment(EXPERIMENTS / "whatwhen.toml", overrides)
     metrics = run_experiment(config, tmp_path / "ww", progress=False)
     from analysis import load_run
-    from analysis.whatwhen import aligned, peak_and_half_rise
+    from analysis.trials import aligned, peak_and_half_rise
 
     run = load_run(tmp_path / "ww")
     onsets = run.tables["trials"]["onset_step"] * run.dt_ms

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.plots import use_file_backend
-from analysis.whatwhen import fit_line
+from analysis.fits import fit_line
 
 from ..config import ConfigError
 from .cli import parse_assignment

@@ -1,0 +1,246 @@
+"""Readout geometry: weight trajectories, angles between readouts and subspaces with their null
+distributions, and the principal components of the readout features.
+
+Angles between two readout weight vectors say little on their own: two random directions in a
+space of ``F`` features are almost orthogonal when ``F`` is large (their angle concentrates at
+90 degrees with a spread of about ``57 / sqrt(F)`` degrees). Every angle here therefore comes
+with a null, the distribution of the same angle for uniformly random directions or subspaces of
+the same dimensions:
+
+- the angle between two vectors in ``dim`` dimensions (0-180 degrees): exact, since
+  ``cos^2`` of it follows ``Beta(1/2, (dim - 1)/2)`` (:class:`VectorAngleNull`);
+- the angle between a vector and a ``k``-dimensional subspace (0-90 degrees): exact,
+  ``cos^2 ~ Beta(k/2, (dim - k)/2)`` (:class:`SubspaceAngleNull` with ``k_a = 1``);
+- the smallest principal angle between two subspaces of more than one dimension each: sampled
+  from random Gaussian bases, with a generator from the run's own ``offline_analysis`` random
+  stream (:func:`analysis_rng`), so the null is reproducible from the run's seed alone.
+
+``fraction_as_orthogonal(angle)`` is the share of the null at least as close to orthogonal as
+the observed angle: small values (< 0.05) say the two readouts are *less* orthogonal than chance,
+values near 1 that they are *more* orthogonal than random directions would be.
+
+Principal angles follow Bjorck & Golub (1973), "Numerical methods for computing angles between
+linear subspaces", Math. Comp. 27:579 (:func:`scipy.linalg.subspace_angles`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from scipy import stats
+
+from reservoir.rng import substream
+
+from .features import SpikeIndex
+
+__all__ = ["angle_deg", "principal_angles_deg", "VectorAngleNull", "SubspaceAngleNull", "analysis_rng",
+           "weight_trajectories", "angles_over_learning", "FeaturePCs", "feature_pcs", "feature_pca",
+           "project_onto_pcs", "GEOMETRY_NULL_SUBSTREAM"]
+
+#: Item of the run's ``offline_analysis`` random stream that draws sampled geometry nulls.
+GEOMETRY_NULL_SUBSTREAM = 1
+
+
+def analysis_rng(run, item: int = GEOMETRY_NULL_SUBSTREAM) -> np.random.Generator:
+    """A generator for ``run``'s analysis draws: item ``item`` of the ``offline_analysis`` stream of
+    the run's seed (:func:`reservoir.rng.substream`); the same run gives the same draws."""
+    return substream(int(run.config.get("seed", 0)), "offline_analysis", item)
+
+
+def angle_deg(a, b) -> float:
+    """Angle (degrees, 0-180) between two vectors; nan if either is zero."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if norm == 0:
+        return float("nan")
+    return float(np.degrees(np.arccos(np.clip(a @ b / norm, -1.0, 1.0))))
+
+
+def principal_angles_deg(a, b) -> np.ndarray:
+    """Principal angles (degrees, ascending, 0-90) between the spans of the rows of ``a``
+    ``(k_a, dim)`` and of ``b`` ``(k_b, dim)``; ``min(k_a, k_b)`` of them."""
+    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"principal angles need vectors of one dimension, got {a.shape[1]} and {b.shape[1]}")
+    return np.sort(np.degrees(scipy.linalg.subspace_angles(a.T, b.T)))
+
+
+class _AngleNull:
+    exact = True
+
+    def summary(self) -> dict:
+        """Mean, standard deviation and the 5th / 95th percentiles (degrees)."""
+        return {"mean": self.mean(), "sd": self.sd(), "p5": self.quantile(0.05), "p95": self.quantile(0.95),
+                "exact": self.exact}
+
+
+@dataclass(frozen=True)
+class VectorAngleNull(_AngleNull):
+    """The angle (0-180 degrees) between two independent, uniformly random directions in ``dim``
+    dimensions (equivalently: a fixed vector and a random one). Exact."""
+
+    dim: int
+
+    def __post_init__(self):
+        if self.dim < 2:
+            raise ValueError(f"angles need at least 2 dimensions, got dim={self.dim}")
+
+    def _cos2(self):
+        return stats.beta(0.5, (self.dim - 1) / 2.0)
+
+    def cdf(self, angle_deg) -> np.ndarray:
+        """P(angle <= ``angle_deg``)."""
+        a = np.asarray(angle_deg, float)
+        tail = 0.5 * self._cos2().sf(np.cos(np.radians(np.minimum(a, 180.0 - a))) ** 2)  # P(angle <= min(a, 180-a))
+        return np.where(a <= 90.0, tail, 1.0 - tail)
+
+    def quantile(self, q: float) -> float:
+        if q > 0.5:
+            return 180.0 - self.quantile(1.0 - q)
+        return float(np.degrees(np.arccos(np.sqrt(self._cos2().isf(2.0 * q)))))
+
+    def mean(self) -> float:
+        return 90.0
+
+    def sd(self) -> float:
+        # density of the angle is proportional to sin^(dim-2); integrate on a grid in log space
+        theta = np.linspace(0.0, np.pi, 200_001)[1:-1]
+        log_density = (self.dim - 2) * np.log(np.sin(theta))
+        weight = np.exp(log_density - log_density.max())
+        return float(np.degrees(np.sqrt(np.sum(weight * (theta - np.pi / 2) ** 2) / np.sum(weight))))
+
+    def fraction_as_orthogonal(self, angle_deg) -> np.ndarray:
+        """P(|null - 90| <= |angle - 90|): the share of random pairs at least as close to orthogonal."""
+        return self._cos2().cdf(np.cos(np.radians(np.asarray(angle_deg, float))) ** 2)
+
+
+class SubspaceAngleNull(_AngleNull):
+    """The smallest principal angle (0-90 degrees) between a random ``k_a``- and a random
+    ``k_b``-dimensional subspace of ``dim`` dimensions. Exact when ``min(k_a, k_b) = 1``
+    (``cos^2 ~ Beta(k/2, (dim - k)/2)`` with ``k = max(k_a, k_b)``); otherwise sampled
+    ``n_draws`` times with ``rng`` (required then; use :func:`analysis_rng` of the run)."""
+
+    def __init__(self, dim: int, k_a: int = 1, k_b: int = 1, rng: np.random.Generator | None = None,
+                 n_draws: int = 2000):
+        if min(k_a, k_b) < 1 or max(k_a, k_b) >= dim:
+            raise ValueError(f"subspace dimensions must be 1..dim-1, got k_a={k_a}, k_b={k_b}, dim={dim}")
+        self.dim, self.k_a, self.k_b = int(dim), int(k_a), int(k_b)
+        self.exact = min(k_a, k_b) == 1
+        self.samples = None
+        if not self.exact:
+            if rng is None:
+                raise ValueError("a sampled subspace-angle null needs rng (analysis_rng(run) gives the run's own)")
+            self.samples = np.array([principal_angles_deg(rng.standard_normal((k_a, dim)),
+                                                          rng.standard_normal((k_b, dim)))[0]
+                                     for _ in range(int(n_draws))])
+
+    def _cos2(self):
+        k = max(self.k_a, self.k_b)
+        return stats.beta(k / 2.0, (self.dim - k) / 2.0)
+
+    def cdf(self, angle_deg) -> np.ndarray:
+        a = np.asarray(angle_deg, float)
+        if self.samples is not None:
+            return np.searchsorted(np.sort(self.samples), a, side="right") / self.samples.size
+        return self._cos2().sf(np.cos(np.radians(a)) ** 2)
+
+    def quantile(self, q: float) -> float:
+        if self.samples is not None:
+            return float(np.quantile(self.samples, q))
+        return float(np.degrees(np.arccos(np.sqrt(self._cos2().isf(q)))))
+
+    def mean(self) -> float:
+        if self.samples is not None:
+            return float(self.samples.mean())
+        return float(self._cos2().expect(lambda c: np.degrees(np.arccos(np.sqrt(c)))))
+
+    def sd(self) -> float:
+        if self.samples is not None:
+            return float(self.samples.std())
+        mean = self.mean()
+        return float(np.sqrt(self._cos2().expect(lambda c: (np.degrees(np.arccos(np.sqrt(c))) - mean) ** 2)))
+
+    def fraction_as_orthogonal(self, angle_deg) -> np.ndarray:
+        """P(null >= angle): the share of random subspaces at least as close to orthogonal."""
+        return 1.0 - self.cdf(angle_deg)
+
+
+def weight_trajectories(run, columns) -> tuple[np.ndarray, np.ndarray]:
+    """Readout weights over learning: ``(time_ms, W)`` with ``W`` of shape ``(snapshots, len(columns),
+    features)``, from the run file's weight snapshots (read here; they can be large)."""
+    if run.snapshot_time_ms.size == 0:
+        raise ValueError(f"{run.path}: the run stored no weight snapshots "
+                         "(readouts.snapshot_every_ms; see docs/configuration.md)")
+    columns = np.atleast_1d(np.asarray(columns, dtype=np.int64))
+    return np.asarray(run.snapshot_time_ms), run.weight_snapshots()[:, columns]
+
+
+def angles_over_learning(weights_a: np.ndarray, weights_b: np.ndarray, basis: np.ndarray | None = None) -> np.ndarray:
+    """Smallest principal angle (degrees) between the span of ``weights_a[s]`` and of ``weights_b[s]``
+    at every snapshot ``s`` (arrays ``(snapshots, k, F)``; a single readout: ``k = 1``), in the
+    full feature space or, with ``basis`` ``(n, F)``, after projecting onto it."""
+    angles = np.empty(len(weights_a))
+    for s in range(len(weights_a)):
+        a, b = weights_a[s], weights_b[s]
+        if basis is not None:
+            a, b = a @ basis.T, b @ basis.T
+        angles[s] = principal_angles_deg(a, b)[0] if np.any(a) and np.any(b) else np.nan
+    return angles
+
+
+@dataclass(frozen=True)
+class FeaturePCs:
+    """Principal components of the readout features: ``basis`` ``(k, F)`` (orthonormal rows, each
+    signed so that its largest-magnitude entry is positive), the feature ``mean`` ``(F,)`` and the
+    ``explained_variance_ratio`` ``(k,)`` of the rows used."""
+
+    basis: np.ndarray
+    mean: np.ndarray
+    explained_variance_ratio: np.ndarray
+
+
+def feature_pca(run, n_components: int = 10, n_trials: int = 20, every_ms: float = 5.0) -> FeaturePCs | None:
+    """Top principal components of the readout features over the last ``n_trials`` trials (the
+    whole run if it has no trial table), rebuilt from the recorded spikes with the run's
+    exponential trace filters and sampled every ``every_ms``; ``None`` if its filters are not
+    exponential. Computed from the ``F x F`` covariance (:func:`scipy.linalg.eigh`), not a full SVD
+    of the long sample matrix."""
+    traces = run.config.get("readouts", {}).get("traces", [])
+    if not traces or any(f.get("kind") != "exponential" for f in traces):
+        return None
+    onsets = run.tables.get("trials", {}).get("onset_step", np.zeros(0))
+    start_ms = float(onsets[-n_trials] * run.dt_ms) if len(onsets) >= n_trials else 0.0
+    n_steps = int(round((run.duration_ms - start_ms) / run.dt_ms))
+    sample_steps = np.arange(0, n_steps, max(1, int(round(every_ms / run.dt_ms))))
+    X = SpikeIndex(run).filtered(start_ms, n_steps, sample_steps, [f.get("tau_ms", 20.0) for f in traces])
+    mean = X.mean(axis=0)
+    X -= mean
+    covariance = X.T @ X
+    n_components = min(int(n_components), covariance.shape[0])
+    values, vectors = scipy.linalg.eigh(covariance, subset_by_index=[covariance.shape[0] - n_components,
+                                                                    covariance.shape[0] - 1])
+    order = np.argsort(values)[::-1]
+    basis = vectors[:, order].T
+    basis *= np.sign(basis[np.arange(len(basis)), np.argmax(np.abs(basis), axis=1)])[:, None]
+    total = float(np.trace(covariance))
+    ratio = values[order] / total if total > 0 else np.zeros(len(order))
+    return FeaturePCs(basis=basis, mean=mean, explained_variance_ratio=ratio)
+
+
+def feature_pcs(run, n_components: int = 10, n_trials: int = 20) -> np.ndarray | None:
+    """The ``(k, F)`` basis of :func:`feature_pca` (``None`` where it is ``None``)."""
+    pcs = feature_pca(run, n_components, n_trials)
+    return None if pcs is None else pcs.basis
+
+
+def project_onto_pcs(vectors, pcs: FeaturePCs | np.ndarray, centre: bool = False) -> np.ndarray:
+    """Coordinates of ``vectors`` (``(..., F)``: weights, or features with ``centre=True``, which
+    subtracts the PCs' feature mean first) in the principal-component basis: ``(..., k)``."""
+    basis = pcs.basis if isinstance(pcs, FeaturePCs) else np.asarray(pcs)
+    vectors = np.asarray(vectors, float)
+    if centre:
+        if not isinstance(pcs, FeaturePCs):
+            raise ValueError("centre=True needs the FeaturePCs (with their mean), not a bare basis")
+        vectors = vectors - pcs.mean
+    return vectors @ basis.T
