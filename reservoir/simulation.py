@@ -16,7 +16,7 @@ from typing import Protocol
 
 import h5py
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from .fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, seed_state
 from .inputs import ExternalInput

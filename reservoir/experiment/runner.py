@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import tomli_w
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from analysis import load_run
 from analysis.plots import raster_figure, save, trace_figure

@@ -248,7 +248,7 @@ def run_sweep(sweep: Sweep, out, client=None, scheduler: str | None = None, work
     """Run every unfinished point of ``sweep`` into ``out`` (every point where not
     ``skip_finished``): on ``client`` if given, else on the scheduler at ``scheduler``, else on a
     new local cluster of ``workers`` processes. Writes ``out/sweep.json`` and ``out/sweep.csv``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     started = time.perf_counter()
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
