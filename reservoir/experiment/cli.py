@@ -3,7 +3,8 @@
 ``reservoir run [EXPERIMENT.toml]`` runs an experiment file (readouts learning on a task; by
 default the packaged what/when experiment) into a run folder; ``reservoir simulate`` runs a
 plain network (no learning) from a preset, or resumes one from its checkpoint; ``reservoir
-presets`` lists the presets. Bad arguments exit with status 2 and a message that names the
+presets`` lists the presets; ``reservoir report`` writes an HTML page of one run folder or
+comparing several (docs/reports.md). Bad arguments exit with status 2 and a message that names the
 argument or configuration key; nothing is written. A numerical blow-up (of the network or of a
 readout) exits with status 1 and names the neuron or unit, the step and ``dt``.
 """
@@ -167,7 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = commands.add_parser("presets", help="list the presets",
                                   description="List the presets with a one-line description.")
-    for subparser in (sim, run, presets):
+    report = commands.add_parser(
+        "report", help="write an HTML report of a run folder, or compare several",
+        description=(
+            "Write one self-contained HTML page (figures embedded, nothing loaded from elsewhere): of one run "
+            "folder (summary, metrics, figures, resolved configuration, run file), or comparing several (metrics "
+            "side by side with the differences highlighted, figures of the same name in a row, the differences "
+            "of the configurations). See docs/reports.md."),
+        formatter_class=_HelpFormatter)
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder(s) written by 'reservoir run' or 'simulate'")
+    report.add_argument("--out", default=None,
+                        help="the HTML file to write (default: RUN_DIR/report.html for one run, report.html here for several)")
+    for subparser in (sim, run, presets, report):
         subparser.set_defaults(subparser=subparser)
     from .sweep import add_sweep_parser  # here, not at the top: sweep.py imports this module
     add_sweep_parser(commands, _HelpFormatter)
@@ -219,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sweep":
         from .sweep import run_sweep_command
         return run_sweep_command(args)
+    if args.command == "report":
+        return _report(args)
     # The experiment machinery (paradigms, analysis, Matplotlib) is imported only when a command
     # runs, so that --help and presets answer in a fraction of the time.
     from analysis.plots import use_file_backend
@@ -280,6 +294,24 @@ DEFAULT_EXPERIMENT = "whatwhen.toml"
 
 _BASE_METRICS = {"n_neurons", "duration_ms", "n_spikes", "mean_rate_hz", "mean_rate_excitatory_hz",
                  "mean_rate_inhibitory_hz", "population_rhythm_peak_hz", "figures", "wall_time_s"}
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``reservoir report``: a folder that is not a complete run folder exits 2 (naming it and
+    what is missing), a damaged run file 1."""
+    from analysis.report import ReportError, write_report
+
+    from ..recording import FileFormatError
+
+    try:
+        path = write_report(args.run_dirs, args.out)
+    except ReportError as error:
+        args.subparser.error(str(error))
+    except (FileFormatError, OSError) as error:
+        print(f"reservoir report: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
 
 
 def _run_experiment(args: argparse.Namespace, sub: argparse.ArgumentParser):
