@@ -42,12 +42,15 @@ the caller saves them (for instance with :func:`analysis.plots.save`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import h5py
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.linalg
 
 __all__ = [
+    "load_continual", "CONTINUAL_FILE",
     "linear_scores", "accuracy", "accuracy_matrix", "average_accuracy", "backward_transfer",
     "forgetting_per_task", "learning_curves",
     "orthonormality_error", "principal_subspace", "principal_angle_cosines", "energy_captured",
@@ -55,6 +58,31 @@ __all__ = [
     "accuracy_matrix_figure", "continual_summary_figure", "learning_curves_figure",
     "subspace_diagnostics_figure",
 ]
+
+
+#: The continual-learning results file a permuted-digits run writes beside ``run.h5``.
+CONTINUAL_FILE = "continual.h5"
+
+
+def load_continual(folder) -> dict:
+    """The continual-learning results of a run folder (its ``continual.h5``), as arrays:
+    ``accuracy_matrix`` (T, T), ``learning_curves`` (S, T), ``snapshot_presentations`` (S,),
+    ``snapshot_weights`` (S, K, F), ``snapshot_bias`` (S, K), ``lateral`` (the lateral weights
+    ``H``, rows x F; no rows without protection), ``projecting_rows_after_task`` (T,), and
+    ``lateral_diagnostics``, a dict of per-task arrays (``rows``, ``orthonormality_before_merge``,
+    ``min_principal_cosine``, ``energy_captured``, ``energy_captured_by_exact``)."""
+    path = Path(folder)
+    path = path / CONTINUAL_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"no {CONTINUAL_FILE} at {path}: only continual tasks (permuted digits) write one")
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format_name") != "reservoir-continual":
+            raise ValueError(f"{path} is not a reservoir continual-results file (format_name "
+                             f"{f.attrs.get('format_name')!r})")
+        result = {name: item[()] for name, item in f.items() if isinstance(item, h5py.Dataset)}
+        result["lateral_diagnostics"] = ({name: values[()] for name, values in f["lateral_diagnostics"].items()}
+                                         if "lateral_diagnostics" in f else {})
+    return result
 
 
 # --------------------------------------------------------------------------- readout accuracy

@@ -45,7 +45,7 @@ from .base import Segment, Task
 
 N_CLASSES = 10
 N_PIXELS = 64
-CONTINUAL_FILE = "continual.h5"
+CONTINUAL_FILE = continual.CONTINUAL_FILE
 
 
 class PermutedDigitsTaskConfig(BaseModel):
