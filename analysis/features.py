@@ -33,15 +33,38 @@ class SpikeIndex:
 
     def filtered(self, start_ms: float, n_steps: int, sample_steps: np.ndarray, taus_ms, dtype=np.float64) -> np.ndarray:
         """``(len(sample_steps), N x len(taus_ms))`` traces of the window of ``n_steps`` steps
-        from ``start_ms``, starting from zero, sampled after the update of each listed step."""
+        from ``start_ms``, starting from zero, sampled after the update of each listed step
+        (ascending).
+
+        Only the samples are computed, never the traces at every step: each spike adds
+        ``exp(-lag dt / tau) / tau`` to the first sample at or after it (``lag`` steps later), and
+        from one sample to the next the traces decay by ``exp(-gap dt / tau)``, which is the
+        engine's per-step recurrence summed in closed form (equal to it up to rounding). Memory is
+        that of the samples, not of a neurons x steps array."""
         dt, n = self.dt_ms, self.n_neurons
+        sample_steps = np.asarray(sample_steps, dtype=np.int64)
+        if sample_steps.size > 1 and np.any(np.diff(sample_steps) <= 0):
+            raise ValueError("sample_steps must be strictly ascending")
         lo, hi = np.searchsorted(self.times, [start_ms - 1e-9, start_ms + n_steps * dt - 1e-9])
         steps = np.round((self.times[lo:hi] - start_ms) / dt).astype(np.int64)
-        counts = np.bincount(self.ids[lo:hi] * n_steps + steps, minlength=n * n_steps).reshape(n, n_steps)
+        ids = self.ids[lo:hi]
+        sample = np.searchsorted(sample_steps, steps, side="left")  # the first sample at or after each spike
+        keep = sample < sample_steps.size
+        sample, ids, lag = sample[keep], ids[keep], sample_steps[sample[keep]] - steps[keep]
+        where = sample * n + ids
+        gaps = np.diff(sample_steps)
         out = np.empty((len(sample_steps), n * len(taus_ms)), dtype=dtype)
         for k, tau in enumerate(taus_ms):
-            traces = lfilter([1.0 / tau], [1.0, -np.exp(-dt / tau)], counts.astype(np.float64), axis=1)
-            out[:, k * n:(k + 1) * n] = traces[:, sample_steps].T
+            decay = np.exp(-dt / tau)
+            added = np.bincount(where, weights=decay ** lag / tau, minlength=len(sample_steps) * n)
+            added = added.reshape(len(sample_steps), n)
+            if gaps.size and np.all(gaps == gaps[0]):
+                traces = lfilter([1.0], [1.0, -decay ** gaps[0]], added, axis=0)
+            else:
+                traces = added
+                for i in range(1, len(sample_steps)):
+                    traces[i] += decay ** gaps[i - 1] * traces[i - 1]
+            out[:, k * n:(k + 1) * n] = traces
         return out
 
 
