@@ -58,6 +58,10 @@ def to_neo(run: Run, t_start_ms: float = 0.0, t_stop_ms: float | None = None):
     return trains
 
 
+#: HDF5 filters of the large NWB datasets (spike times, readout outputs): lossless, standard.
+NWB_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
 def to_nwb(run: Run, path, session_description: str | None = None, overwrite: bool = False) -> Path:
     """Write the run as an NWB file: the units table (every neuron's spike times in seconds, with
     its excitatory flag), the readout outputs as a ``TimeSeries`` in ``acquisition`` (one column
@@ -75,17 +79,25 @@ def to_nwb(run: Run, path, session_description: str | None = None, overwrite: bo
         identifier=f"{name}-seed{run.config.get('seed', '?')}-{run.path.resolve()}",
         session_start_time=datetime(2000, 1, 1, tzinfo=timezone.utc),  # simulated: time 0 of the run
         source_script="reservoir", source_script_file_name=str(run.path))
-    nwb.add_unit_column("excitatory", "whether the neuron is excitatory")
-    nwb.add_unit_column("neuron_id", "the neuron's id in the reservoir (run.h5)")
+    from hdmf.backends.hdf5 import H5DataIO
+    from hdmf.common import VectorData, VectorIndex
+
+    # the units table built whole from its columns (one ragged spike-time column), not unit by unit
     order = np.argsort(run.spike_ids, kind="stable")
     ids, times_s = run.spike_ids[order], run.spike_times_ms[order] / 1000.0
     bounds = np.searchsorted(ids, np.arange(run.n_neurons + 1))
-    for neuron in range(run.n_neurons):
-        nwb.add_unit(spike_times=times_s[bounds[neuron]:bounds[neuron + 1]], excitatory=bool(run.is_excitatory[neuron]),
-                     neuron_id=neuron)
+    spike_times = VectorData(name="spike_times", description="the spike times of each unit, in seconds",
+                             data=H5DataIO(times_s, **NWB_COMPRESSION))
+    nwb.units = pynwb.misc.Units(name="units", description="the reservoir's neurons", id=np.arange(run.n_neurons),
+                                 columns=[spike_times,
+                                          VectorIndex(name="spike_times_index", data=bounds[1:], target=spike_times),
+                                          VectorData(name="excitatory", data=run.is_excitatory[:run.n_neurons],
+                                                     description="whether the neuron is excitatory"),
+                                          VectorData(name="neuron_id", data=np.arange(run.n_neurons),
+                                                     description="the neuron's id in the reservoir (run.h5)")])
     if run.outputs.size:
         nwb.add_acquisition(pynwb.TimeSeries(
-            name="readout_outputs", data=run.outputs, timestamps=run.output_time_ms / 1000.0, unit="a.u.",
+            name="readout_outputs", data=H5DataIO(run.outputs, **NWB_COMPRESSION), timestamps=run.output_time_ms / 1000.0, unit="a.u.",
             description="readout unit outputs z, columns: " + ", ".join(run.unit_names)))
     trials = run.tables.get("trials")
     if trials:

@@ -124,28 +124,155 @@ def _first_at_or_after(dataset: h5py.Dataset, value: float) -> int:
     return lo
 
 
-def read_spikes(path, t_start_ms: float = 0.0, t_stop_ms: float | None = None,
-                neurons=None) -> tuple[np.ndarray, np.ndarray]:
-    """The spikes of a run with ``t_start_ms <= time < t_stop_ms`` (default: to the end), of the
-    given ``neurons`` (default: all), as ``(times_ms, ids)``, reading only that time window of
-    the file: spikes are stored sorted by time, so the window's ends are found by bisection and
-    only the rows between them are read (a window of a long run costs what the window holds)."""
+def _open_run(path):
+    """The run file of ``path`` (a folder or its ``run.h5``) opened for reading, its format checked."""
     file = _run_file(path)
     if not file.exists():
         raise FileNotFoundError(f"no run file at {file}")
-    with open_hdf5(file, "r") as f:
+    f = open_hdf5(file, "r")
+    try:
         check_format(f, file)
+    except BaseException:
+        f.close()
+        raise
+    return file, f
+
+
+def _window(times: h5py.Dataset, t_start_ms: float, t_stop_ms: float | None) -> slice:
+    """The rows of a sorted time dataset with ``t_start_ms <= t < t_stop_ms``, by bisection."""
+    lo = _first_at_or_after(times, t_start_ms)
+    hi = times.shape[0] if t_stop_ms is None else _first_at_or_after(times, t_stop_ms)
+    return slice(lo, max(lo, hi))
+
+
+def read_spikes(path, t_start_ms: float = 0.0, t_stop_ms: float | None = None,
+                neurons=None) -> tuple[np.ndarray, np.ndarray]:
+    """The spikes of a run with ``t_start_ms <= time < t_stop_ms`` (default: to the end), of the
+    given ``neurons`` (default: all), as ``(times_ms, ids)`` (float64, int64 whatever the file's
+    node-id dtype), reading only that time window of the file: spikes are stored sorted by time,
+    so the window's ends are found by bisection and only the rows between them are read (a
+    window of a long run costs what the window holds, plus the chunks the bisection touches)."""
+    file, f = _open_run(path)
+    with f:
         try:
             population = next(iter(f["spikes"].keys()))
             spikes = f[f"spikes/{population}"]
-            timestamps, node_ids = spikes["timestamps"], spikes["node_ids"]
-            lo = _first_at_or_after(timestamps, t_start_ms)
-            hi = timestamps.shape[0] if t_stop_ms is None else _first_at_or_after(timestamps, t_stop_ms)
-            times = timestamps[lo:max(lo, hi)]
-            ids = node_ids[lo:max(lo, hi)].astype(np.int64)
+            rows = _window(spikes["timestamps"], t_start_ms, t_stop_ms)
+            times = spikes["timestamps"][rows]
+            ids = spikes["node_ids"][rows].astype(np.int64)
         except (KeyError, OSError, StopIteration) as error:
             raise FileFormatError(f"{file} is a damaged reservoir run file: {error}") from error
     if neurons is not None:
         keep = np.isin(ids, np.asarray(neurons, dtype=np.int64))
         times, ids = times[keep], ids[keep]
     return times, ids
+
+
+def _unit_columns(readouts: h5py.Group, units) -> np.ndarray | None:
+    """Column indices of ``units``: ints, unit names (``"what[1]"``) or group names (all their
+    units), in the order given; None for all."""
+    if units is None:
+        return None
+    if isinstance(units, (str, int, np.integer)):
+        units = [units]
+    names = json.loads(readouts.attrs["unit_names"])
+    groups = json.loads(readouts.attrs["groups"])
+    columns: list[int] = []
+    for unit in units:
+        if isinstance(unit, (int, np.integer)):
+            if not -len(names) <= unit < len(names):
+                raise ValueError(f"readout column {unit} out of range: the run has {len(names)} units")
+            columns.append(int(unit) % len(names))
+        elif unit in groups:
+            columns.extend(range(*groups[unit]))
+        elif unit in names:
+            columns.append(names.index(unit))
+        else:
+            raise ValueError(f"no readout unit or group {unit!r}; units: {names}, groups: {list(groups)}")
+    return np.asarray(columns, dtype=np.int64)
+
+
+def read_outputs(path, t_start_ms: float = 0.0, t_stop_ms: float | None = None,
+                 columns=None) -> tuple[np.ndarray, np.ndarray]:
+    """The readout outputs recorded at ``t_start_ms <= time < t_stop_ms`` (default: to the end),
+    as ``(time_ms, outputs)`` with ``outputs`` of shape ``(n, len(columns))`` (all units by
+    default). ``columns``: unit indices, unit names (``"when[0]"``) or group names (``"what"``:
+    all its units). Only the window's rows are read (bisection of ``output_time_ms``, as
+    :func:`read_spikes`). A run without readouts raises ``ValueError``."""
+    file, f = _open_run(path)
+    with f:
+        if "readouts" not in f:
+            raise ValueError(f"{file} has no readouts")
+        try:
+            r = f["readouts"]
+            picked = _unit_columns(r, columns)
+            rows = _window(r["output_time_ms"], t_start_ms, t_stop_ms)
+            time_ms = r["output_time_ms"][rows]
+            outputs = r["output"][rows]
+        except (KeyError, OSError) as error:
+            raise FileFormatError(f"{file} is a damaged reservoir run file: {error}") from error
+    return time_ms, (outputs if picked is None else outputs[:, picked])
+
+
+def read_traces(path, t_start_ms: float = 0.0, t_stop_ms: float | None = None,
+                neurons=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The traced state at ``t_start_ms <= time < t_stop_ms`` (default: to the end), as
+    ``(time_ms, v, u)`` with ``v``, ``u`` of shape ``(n, len(neurons))``, for ``neurons`` (ids
+    among the traced ones, in the order given; default: all traced neurons). Only the window's
+    rows are read (bisection of ``traces/time_ms``). A neuron that was not traced raises
+    ``ValueError``."""
+    file, f = _open_run(path)
+    with f:
+        try:
+            traces = f["traces"]
+            traced = traces["node_ids"][()].astype(np.int64)
+            picked = None
+            if neurons is not None:
+                wanted = np.atleast_1d(np.asarray(neurons, dtype=np.int64))
+                missing = wanted[~np.isin(wanted, traced)]
+                if missing.size:
+                    raise ValueError(f"neurons {missing.tolist()} were not traced (traced: {traced.tolist()})")
+                position = {int(n): i for i, n in enumerate(traced)}
+                picked = np.array([position[int(n)] for n in wanted], dtype=np.int64)
+            rows = _window(traces["time_ms"], t_start_ms, t_stop_ms)
+            time_ms, v, u = traces["time_ms"][rows], traces["v"][rows], traces["u"][rows]
+        except (KeyError, OSError) as error:
+            raise FileFormatError(f"{file} is a damaged reservoir run file: {error}") from error
+    if picked is not None:
+        v, u = v[:, picked], u[:, picked]
+    return time_ms, v, u
+
+
+def read_weight_snapshots(path, indices=None, units=None) -> tuple[np.ndarray, np.ndarray]:
+    """Readout weight snapshots as ``(time_ms, weights)``, ``weights`` of shape ``(s, k, F)``:
+    the snapshots ``indices`` (None: all; an int, a slice, or a sequence of ints, in the order
+    given) of the ``units`` (as ``columns`` of :func:`read_outputs`; None: all). Each snapshot
+    is its own HDF5 chunk, so only the snapshots asked for are read. A run without readouts
+    raises ``ValueError``."""
+    file, f = _open_run(path)
+    with f:
+        if "readouts" not in f:
+            raise ValueError(f"{file} has no readouts")
+        try:
+            r = f["readouts"]
+            picked = _unit_columns(r, units)
+            weights, times = r["weights"], r["snapshot_time_ms"]
+            n = weights.shape[0]
+            if indices is None:
+                indices = slice(None)
+            if isinstance(indices, slice) and indices.indices(n)[2] == 1:  # one contiguous read
+                start, stop, _ = indices.indices(n)
+                rows = slice(start, max(start, stop))
+                time_ms, values = times[rows], weights[rows]
+            else:
+                rows = (np.arange(n)[indices] if isinstance(indices, slice)
+                        else np.atleast_1d(np.asarray(indices, dtype=np.int64)))
+                if rows.size and (rows.min() < -n or rows.max() >= n):
+                    raise ValueError(f"snapshot index out of range: the run has {n} snapshots")
+                rows = rows % max(n, 1)
+                time_ms = np.array([times[i] for i in rows], dtype=times.dtype)
+                values = (np.stack([weights[i] for i in rows]) if rows.size
+                          else np.zeros((0, *weights.shape[1:]), dtype=weights.dtype))
+        except (KeyError, OSError) as error:
+            raise FileFormatError(f"{file} is a damaged reservoir run file: {error}") from error
+    return time_ms, (values if picked is None else values[:, picked])

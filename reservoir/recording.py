@@ -2,7 +2,10 @@
 
 :class:`RunFileRecorder` streams into the versioned HDF5 run file documented in
 ``docs/file-format.md`` (spikes in the SONATA layout), one append per chunk, so memory stays
-bounded by one chunk. :class:`MemoryRecorder` keeps everything in RAM (tests, benchmarks,
+bounded by one chunk. While the run goes its growing datasets are stored uncompressed (chunks
+written in place: what a flush wrote stays valid whatever happens to the process later); when
+the run completes, the file is rewritten compressed (:func:`compress_run_file`, gzip with the
+shuffle filter) and renamed over the original. :class:`MemoryRecorder` keeps everything in RAM (tests, benchmarks,
 notebooks). Both count what they wrote per stream (``counts()``), so a checkpoint can record
 how much of the file belongs to the state it saves and a resumed run truncates back to exactly
 that.
@@ -11,8 +14,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import resource
 import shutil
+import warnings
 from pathlib import Path
 
 import h5py
@@ -22,8 +27,10 @@ from . import __version__
 
 FORMAT_NAME = "reservoir-run"
 #: Version of the run-file layout. Bump on any incompatible change and document it.
-FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = (1,)
+#: Version 2: spike node ids uint32 (were uint64); a complete run's datasets compressed
+#: (gzip + shuffle), growing datasets in chunks of :data:`CHUNK_BYTES`.
+FORMAT_VERSION = 2
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
 STREAMS = ("spikes", "traces", "outputs", "snapshots")
 
 
@@ -64,9 +71,32 @@ def ensure_room(path, needed_bytes: int) -> None:
 
 
 #: HDF5's raw-chunk cache per dataset of a run file being written. With HDF5's default (1 MiB,
-#: room for two of the recorder's 512 KiB chunks) a growing file's process kept growing by some
-#: 30-40 MiB before it levelled off; with 4 MiB it grows by under 5 (benchmarks/bench_memory.py).
+#: room for two of the format-1 recorder's 512 KiB chunks) a growing file's process kept growing
+#: by some 30-40 MiB before it levelled off; with 4 MiB it grows by under 5
+#: (benchmarks/bench_memory.py).
 CHUNK_CACHE_BYTES = 4 << 20
+
+#: Bytes of one chunk of a growing dataset (format 1: 512 KiB). Small enough that a window of a
+#: long run decompresses little besides the window (a 1 s window of the default run's spikes
+#: spans a few chunks), large enough that compression loses almost nothing to chunking.
+CHUNK_BYTES = 1 << 16
+
+#: HDF5 filters of a complete run file's datasets: the shuffle filter, then gzip (deflate),
+#: standard filters every HDF5 reader has. Lossless; deterministic (same data, same bytes).
+#: Level 1: level 4 saves some 7 % of the file for half again the compression time.
+COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+
+#: Spike node ids: uint32 (format 1: uint64) - the engine's neuron indices are 32-bit.
+NODE_ID_DTYPE = np.uint32
+
+#: Datasets written whole before the run (network parameters, connectivity, encoders, task
+#: tables) are compressed by :func:`compress_run_file` from this size on, in chunks of about
+#: 64 KiB; smaller ones stay contiguous (a chunk index would outweigh what they save).
+COMPRESS_FIXED_FROM_BYTES = 4096
+
+#: Rows copied at a time by :func:`compress_run_file` are at most about this many bytes (the
+#: memory it needs does not grow with the run).
+COPY_BLOCK_BYTES = 4 << 20
 
 
 def open_hdf5(path, mode: str = "r", what: str = "run file", **options) -> h5py.File:
@@ -144,9 +174,11 @@ class MemoryRecorder:
         pass
 
 
-def _appendable(group: h5py.Group, name: str, dtype, row_shape: tuple = (), chunk_bytes: int = 1 << 19):
+def _appendable(group: h5py.Group, name: str, dtype, row_shape: tuple = (), chunk_bytes: int = CHUNK_BYTES):
+    """An empty dataset of rows of ``row_shape`` that grows along its first axis, uncompressed
+    (until :func:`compress_run_file`), in chunks of about ``chunk_bytes`` (at least one row)."""
     row_size = int(np.prod(row_shape)) if row_shape else 1
-    chunk_rows = max(1, min(65536, chunk_bytes // (8 * max(row_size, 1))))
+    chunk_rows = max(1, min(65536, chunk_bytes // (np.dtype(dtype).itemsize * max(row_size, 1))))
     chunks = (chunk_rows, *[max(d, 1) for d in row_shape])
     maxshape = (None, *[d if d else None for d in row_shape])  # an empty table still needs valid chunks
     return group.create_dataset(name, shape=(0, *row_shape), maxshape=maxshape, dtype=dtype, chunks=chunks,
@@ -154,11 +186,21 @@ def _appendable(group: h5py.Group, name: str, dtype, row_shape: tuple = (), chun
 
 
 def _new_chunk_bytes(dataset: h5py.Dataset, rows: int) -> int:
-    """Bytes of the chunks that appending ``rows`` rows allocates (HDF5 allocates whole chunks)."""
+    """An upper bound of the bytes that appending ``rows`` rows to ``dataset`` writes to the file.
+
+    Uncompressed (a running file): the chunks the append allocates (HDF5 allocates whole
+    chunks). Compressed (a complete file appended to after a resume): every chunk the append
+    touches, the partly filled last one included (HDF5 writes a modified compressed chunk to new
+    space), each counted at its uncompressed size - never exceeded: a chunk that deflate cannot
+    shrink is stored unfiltered (the filter is optional), and shuffling keeps the size."""
+    if rows <= 0:
+        return 0
     chunk_rows = dataset.chunks[0]
     start = dataset.shape[0]
-    new_chunks = -(-(start + rows) // chunk_rows) - -(-start // chunk_rows)
-    return new_chunks * int(np.prod(dataset.chunks)) * dataset.dtype.itemsize
+    chunk_bytes = int(np.prod(dataset.chunks)) * dataset.dtype.itemsize
+    if dataset.compression is None:
+        return (-(-(start + rows) // chunk_rows) - -(-start // chunk_rows)) * chunk_bytes
+    return ((start + rows - 1) // chunk_rows - start // chunk_rows + 1) * chunk_bytes
 
 
 def _append(dataset: h5py.Dataset, values: np.ndarray) -> None:
@@ -192,13 +234,16 @@ class RunFileRecorder:
         Reopen an existing file and drop everything written after those counts.
     record_spikes : bool
         With False the spike datasets stay empty (everything else is still written).
+    compress : bool
+        Rewrite the file compressed when it is closed after being marked ``complete``.
     """
 
     def __init__(self, path, dt_ms: float, population: str = "reservoir", trace_ids=None,
                  trace_every_steps: int = 1, attributes: dict | None = None, network=None,
                  store_connectivity: bool = True, resume: dict | None = None, record_spikes: bool = True,
-                 readouts=None):
+                 readouts=None, compress: bool = True):
         self.path = Path(path)
+        self.compress = compress
         self.dt_ms = float(dt_ms)
         self.population = population
         self.record_spikes = record_spikes
@@ -219,7 +264,7 @@ class RunFileRecorder:
         spikes = f.create_group(f"spikes/{population}")
         spikes.attrs["sorting"] = "by_time"
         _appendable(spikes, "timestamps", np.float64).attrs["units"] = "ms"
-        _appendable(spikes, "node_ids", np.uint64)
+        _appendable(spikes, "node_ids", NODE_ID_DTYPE)
         traces = f.create_group("traces")
         traces.attrs["every_steps"] = int(trace_every_steps)
         traces.create_dataset("node_ids", data=self.trace_ids, track_times=False)
@@ -235,6 +280,7 @@ class RunFileRecorder:
         f.flush()
         self._bind()
         self._counts = dict.fromkeys(STREAMS, 0)
+        self._pending_bytes = 0
 
     # streams: name -> datasets that grow together
     def _bind(self) -> None:
@@ -286,6 +332,7 @@ class RunFileRecorder:
         check_format(self.file, self.path)
         self._bind()
         self._counts = dict.fromkeys(STREAMS, 0)
+        self._pending_bytes = 0
         for stream, datasets in self._streams.items():
             count = int(counts.get(stream, 0))
             if datasets[0].shape[0] < count:
@@ -294,7 +341,7 @@ class RunFileRecorder:
             for ds in datasets:
                 ds.resize(count, axis=0)
             self._counts[stream] = count
-        self.file.attrs["status"] = "running"
+        self.file.attrs.modify("status", "running")  # in place: the attribute keeps its creation index
 
     def counts(self) -> dict[str, int]:
         return dict(self._counts)
@@ -303,14 +350,18 @@ class RunFileRecorder:
         rows = len(columns[0])
         if rows == 0 or stream not in self._streams:
             return
-        ensure_room(self.path, sum(_new_chunk_bytes(ds, rows) for ds in self._streams[stream]))
+        # HDF5 writes the chunks at the next flush (or when its cache evicts them): what every
+        # write since the last flush may add must fit together
+        needed = sum(_new_chunk_bytes(ds, rows) for ds in self._streams[stream])
+        ensure_room(self.path, self._pending_bytes + needed)
+        self._pending_bytes += needed
         for ds, values in zip(self._streams[stream], columns):
             _append(ds, values)
         self._counts[stream] += rows
 
     def write_spikes(self, steps: np.ndarray, ids: np.ndarray) -> None:
         if self.record_spikes:
-            self._write("spikes", [steps * self.dt_ms, ids.astype(np.uint64)])
+            self._write("spikes", [steps * self.dt_ms, ids.astype(self._streams["spikes"][1].dtype)])
 
     def write_traces(self, steps: np.ndarray, v: np.ndarray, u: np.ndarray) -> None:
         self._write("traces", [steps, steps * self.dt_ms, v, u])
@@ -342,15 +393,26 @@ class RunFileRecorder:
         if steps_completed is not None:
             attrs.modify("steps_completed", np.int64(steps_completed))
         self.file.flush()
+        self._pending_bytes = 0
 
     def flush(self) -> None:
         """Hand everything written so far to the operating system (it then survives the
         process being killed)."""
         self.file.flush()
+        self._pending_bytes = 0
 
     def close(self) -> None:
-        if self.file.id.valid:
-            self.file.close()
+        """Close the file; a file marked ``complete`` is then rewritten compressed
+        (:func:`compress_run_file`; with ``compress=False`` it is left as written)."""
+        if not self.file.id.valid:
+            return
+        complete = self.file.attrs.get("status") == "complete"
+        self.file.close()
+        if complete and self.compress:
+            try:
+                compress_run_file(self.path)
+            except OSError as error:  # no room for the compressed copy: the file stays whole
+                warnings.warn(f"{self.path} is left uncompressed: {error}", RuntimeWarning, stacklevel=2)
 
 
 def check_format(f: h5py.File, path) -> int:
@@ -363,3 +425,60 @@ def check_format(f: h5py.File, path) -> int:
             f"{path} was written by {f.attrs.get('writer', 'an unknown writer')} in run-file format "
             f"version {version}; this reservoir reads versions {list(SUPPORTED_FORMAT_VERSIONS)}")
     return version
+
+
+def _copy_attributes(source, target) -> None:
+    """Every attribute of ``source`` onto ``target``, in ``source``'s order, with its HDF5 type."""
+    for name in source.attrs:
+        stored = h5py.h5a.open(source.id, name.encode())
+        target.attrs.create(name, source.attrs[name], shape=stored.shape, dtype=stored.dtype)
+
+
+def _copy_compressed(source: h5py.Group, target: h5py.Group) -> None:
+    _copy_attributes(source, target)
+    for name, item in source.items():
+        if isinstance(item, h5py.Group):
+            order = bool(item.id.get_create_plist().get_link_creation_order())
+            _copy_compressed(item, target.create_group(name, track_order=order))
+            continue
+        if item.chunks is None:  # written whole: compressed if numeric and not tiny
+            values = item[()]
+            if values.ndim and values.dtype.kind in "biuf" and values.nbytes >= COMPRESS_FIXED_FROM_BYTES:
+                row_bytes = values.dtype.itemsize * max(1, int(np.prod(values.shape[1:])))
+                chunks = (max(1, min(values.shape[0], (1 << 16) // row_bytes)), *values.shape[1:])
+                copy = target.create_dataset(name, data=values, chunks=chunks, track_times=False, **COMPRESSION)
+            else:
+                copy = target.create_dataset(name, data=values, track_times=False)
+        else:  # chunked: the same chunks, compressed, copied a block of rows at a time
+            copy = target.create_dataset(name, shape=item.shape, maxshape=item.maxshape, dtype=item.dtype,
+                                         chunks=item.chunks, track_times=False, **COMPRESSION)
+            row_bytes = item.dtype.itemsize * max(1, int(np.prod(item.shape[1:])))
+            block = max(1, COPY_BLOCK_BYTES // row_bytes // item.chunks[0]) * item.chunks[0]
+            for start in range(0, item.shape[0], block):
+                copy[start:start + block] = item[start:start + block]
+        _copy_attributes(item, copy)
+
+
+def compress_run_file(path) -> None:
+    """Rewrite the run file ``path`` with every chunked dataset compressed (:data:`COMPRESSION`,
+    the same chunks) and so every numeric dataset written whole of at least
+    :data:`COMPRESS_FIXED_FROM_BYTES` (in chunks of about 64 KiB), everything else as it is: written to ``<name>.compress.tmp`` beside it,
+    synced, and renamed over it, so the file is whole at every moment (a failure or a kill
+    leaves the original). Lossless and deterministic: equal contents give equal files. Raises
+    :class:`DiskFullError` before writing if the copy might not fit (it is at most the
+    original's size)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".compress.tmp")
+    ensure_room(tmp, path.stat().st_size)
+    try:
+        with open_hdf5(path, "r") as source:
+            check_format(source, path)
+            order = bool(source["/"].id.get_create_plist().get_link_creation_order())
+            with h5py.File(tmp, "w", track_order=order) as target:
+                _copy_compressed(source, target)
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -29,7 +29,7 @@ TINY = ["--set", "network.n_neurons=100", "--set", 'task.blocks=[{name="b", n_tr
         "--set", "duration_ms=7200", "--set", "readouts.snapshot_every_ms=1200"]
 
 
-# 30 trials: its readout outputs outgrow their first HDF5 chunk after about 22 s of simulated time
+# 30 trials, long enough for several chunks and checkpoints
 LONGER = ["--set", 'task.blocks=[{name="b", n_trials=30}]', "--set", "duration_ms=36000",
           "--set", "checkpoint_every_ms=1200"]
 
@@ -157,11 +157,14 @@ def _check_failed_write_left_a_resumable_folder(out: Path, child: subprocess.Com
 
 
 def test_a_write_that_fails_marks_the_run_failed_and_keeps_the_checkpoint(tmp_path, uninterrupted):
-    """A file-size limit just above the run file's first allocation: the file cannot grow when
-    the outputs fill their first chunk, as on a full disk."""
+    """A file-size limit the run file reaches mid-run, as on a full disk. (A complete run file
+    is compressed, format 2, so the uninterrupted run's is small; ten traced neurons make this
+    run's file grow by some 300 KB per simulated second; the limit leaves room for a checkpoint,
+    whose pre-check asks for its arrays' 1.5 MB.)"""
     out = tmp_path / "limited"
-    limit = (uninterrupted / "run.h5").stat().st_size + 100_000
-    child = subprocess.run(_command(out, *LONGER), cwd=ROOT, capture_output=True, text=True,
+    limit = (uninterrupted / "run.h5").stat().st_size + 2_000_000
+    traced = ["--set", "recording.trace_neurons=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"]
+    child = subprocess.run(_command(out, *LONGER, *traced), cwd=ROOT, capture_output=True, text=True,
                            preexec_fn=_limit_file_size(limit), timeout=300)
     _check_failed_write_left_a_resumable_folder(out, child)
     with h5py.File(out / "run.h5", "r") as f:

@@ -177,7 +177,7 @@ def test_report_of_one_run_holds_everything(runs, capsys):
     assert "complete" in body and "whatwhen" in body and str(run.resolve()) in body
     assert "Seed 1" in body and "7,200 ms" in body
     assert page.pres == [(run / "config.resolved.toml").read_text()]
-    assert "reservoir-run version 1" in body and "/spikes/reservoir/timestamps" in body
+    assert "reservoir-run version 2" in body and "/spikes/reservoir/timestamps" in body
     assert "/readouts/weights" in body
 
 

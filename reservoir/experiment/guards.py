@@ -25,9 +25,10 @@ from ..config import ConfigError
 
 LOCK_FILE = ".lock"
 #: Mean firing rate (Hz) assumed by the size estimate; the reservoirs of the shipped experiments
-#: fire at 5-25 Hz. Spikes are stored as a float64 time and a uint64 id (16 bytes).
+#: fire at 5-25 Hz. Spikes are written as a float64 time and a uint32 id (12 bytes); the
+#: compressed copy made when the run completes is smaller, and is skipped if it does not fit.
 ASSUMED_RATE_HZ = 20.0
-SPIKE_BYTES = 16
+SPIKE_BYTES = 12
 
 
 class RunFolderError(RuntimeError):
