@@ -27,8 +27,11 @@ class SpikeIndex:
     """The run's spikes sorted by time, for cutting windows out of them repeatedly."""
 
     def __init__(self, run):
-        order = np.argsort(run.spike_times_ms, kind="stable")
-        self.times, self.ids = run.spike_times_ms[order], run.spike_ids[order]
+        times, ids = run.spike_times_ms, run.spike_ids
+        if times.size > 1 and not np.all(times[1:] >= times[:-1]):  # run files are time-sorted: no copy then
+            order = np.argsort(times, kind="stable")
+            times, ids = times[order], ids[order]
+        self.times, self.ids = times, ids
         self.dt_ms, self.n_neurons = run.dt_ms, run.n_neurons
 
     def filtered(self, start_ms: float, n_steps: int, sample_steps: np.ndarray, taus_ms, dtype=np.float64) -> np.ndarray:
