@@ -75,12 +75,21 @@ class ConsolidationStore:
 
     def collect(self, trial_index: int) -> Window | None:
         """Move this trial's window to the pending windows; return them all, concatenated, when
-        they are due for replay (``None`` otherwise, and always when nothing is stored)."""
+        they are due for replay (``None`` otherwise, and always when nothing is stored).
+
+        A window due at once with nothing pending (``replay`` after every trial) is returned as
+        views of the buffer, not copied: valid until the kernel stores the next row, i.e. for the
+        replay that follows between two segments."""
         if self.capacity_steps == 0:
             return None
-        self.pending.append(self.take_window())
         c = self.consolidation
-        if c.mode == "batch_replay" and (trial_index + 1) % c.batch_every_trials:
+        due = not (c.mode == "batch_replay" and (trial_index + 1) % c.batch_every_trials)
+        if due and not self.pending:
+            window = self.window()
+            self.n_stored = 0
+            return window
+        self.pending.append(self.take_window())
+        if not due:
             return None
         batch = tuple(np.concatenate([w[i] for w in self.pending]) for i in range(3))
         self.pending = []
