@@ -3,13 +3,12 @@
 The readouts see exponentially filtered spike trains (``[readouts] traces``): at every step
 each trace decays by ``exp(-dt / tau)`` and then adds ``1 / tau`` per spike. The run file keeps
 the spikes, not the features, so the analyses rebuild them here: one filtered window per call,
-vectorised over time with :func:`scipy.signal.lfilter` (the same two products and one sum per
-step as the engine's recurrence).
+computed at the sampled steps only (the per-step recurrence summed in closed form between
+samples), so time and memory follow the samples and the spikes, not the steps.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
 DEFAULT_FILTERS = ({"kind": "exponential", "tau_ms": 20.0},)
 
@@ -60,13 +59,11 @@ class SpikeIndex:
         for k, tau in enumerate(taus_ms):
             decay = np.exp(-dt / tau)
             added = np.bincount(where, weights=decay ** lag / tau, minlength=len(sample_steps) * n)
-            added = added.reshape(len(sample_steps), n)
-            if gaps.size and np.all(gaps == gaps[0]):
-                traces = lfilter([1.0], [1.0, -decay ** gaps[0]], added, axis=0)
-            else:
-                traces = added
-                for i in range(1, len(sample_steps)):
-                    traces[i] += decay ** gaps[i - 1] * traces[i - 1]
+            traces = added.reshape(len(sample_steps), n)
+            for i in range(1, len(sample_steps)):  # in place: x[i] + c y[i-1], as lfilter computes it
+                traces[i] += decay ** gaps[i - 1] * traces[i - 1]
+            if len(taus_ms) == 1 and out.dtype == traces.dtype:
+                return traces
             out[:, k * n:(k + 1) * n] = traces
         return out
 
