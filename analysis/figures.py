@@ -191,12 +191,8 @@ def pc_projection_figure(time_ms, weights, pcs, labels: Sequence[str]):
     """Readout weights over learning in the plane of the features' first two principal components
     (``pcs`` from :func:`analysis.geometry.feature_pca`; each path runs from a circle at the first
     snapshot to a star at the last), and the feature variance each component explains."""
-    coords = project_onto_pcs(np.asarray(weights, float), pcs)  # (snapshots, units, k)
     fig, (ax, ax_var) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [3, 2]})
-    for k, label in enumerate(labels):
-        ax.plot(coords[:, k, 0], coords[:, k, 1], color=f"C{k}", lw=1, label=label)
-        ax.plot(coords[0, k, 0], coords[0, k, 1], "o", color=f"C{k}", mfc="none")
-        ax.plot(coords[-1, k, 0], coords[-1, k, 1], "*", color=f"C{k}", ms=10)
+    _pc_paths(ax, weights, pcs, labels)
     ax.axhline(0, color="0.8", lw=0.8)
     ax.axvline(0, color="0.8", lw=0.8)
     ax.set_xlabel("PC 1 coordinate of w")
@@ -210,6 +206,16 @@ def pc_projection_figure(time_ms, weights, pcs, labels: Sequence[str]):
     ax_var.set_title("feature PCs")
     fig.tight_layout()
     return fig
+
+
+def _pc_paths(ax, weights, pcs, labels) -> None:
+    """Each unit's weights over the snapshots in the plane of PCs 1 and 2: a line from a circle
+    (first snapshot) to a star (last)."""
+    coords = project_onto_pcs(np.asarray(weights, float), pcs)  # (snapshots, units, k)
+    for k, label in enumerate(labels):
+        ax.plot(coords[:, k, 0], coords[:, k, 1], color=f"C{k}", lw=1, label=label)
+        ax.plot(coords[0, k, 0], coords[0, k, 1], "o", color=f"C{k}", mfc="none")
+        ax.plot(coords[-1, k, 0], coords[-1, k, 1], "*", color=f"C{k}", ms=10)
 
 
 def readout_subspaces_figure(run, design: WhatWhenDesign | None = None, n_components: int = 10):
@@ -250,11 +256,7 @@ def readout_subspaces_figure(run, design: WhatWhenDesign | None = None, n_compon
         ax_pc.axhspan(pc_null.quantile(0.05), pc_null.quantile(0.95), color="tab:orange", alpha=0.15,
                       label=f"random directions in {len(pcs.basis)} dims, 5-95 %")
         ax_pc.set_title(f"angles in the top-{len(pcs.basis)} feature-PC subspace")
-        coords = project_onto_pcs(weights, pcs)
-        for k, label in enumerate(labels):
-            ax_plane.plot(coords[:, k, 0], coords[:, k, 1], color=f"C{k}", lw=1, label=label)
-            ax_plane.plot(coords[0, k, 0], coords[0, k, 1], "o", color=f"C{k}", mfc="none")
-            ax_plane.plot(coords[-1, k, 0], coords[-1, k, 1], "*", color=f"C{k}", ms=10)
+        _pc_paths(ax_plane, weights, pcs, labels)
         ratio = 100 * pcs.explained_variance_ratio
         ax_plane.set_xlabel(f"PC 1 coordinate of w ({ratio[0]:.0f} % of feature variance)")
         ax_plane.set_ylabel(f"PC 2 coordinate of w ({ratio[1]:.0f} %)")

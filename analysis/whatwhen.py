@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fits import fit_line
-from .geometry import SubspaceAngleNull, VectorAngleNull, angle_deg, feature_pca, principal_angles_deg
+from .geometry import SubspaceAngleNull, VectorAngleNull, angle_deg, angles_over_learning, feature_pca
 from .trials import aligned, peak_and_half_rise, response_reliability, trial_onsets_ms
 
 SMOOTH_TRIALS = 5
@@ -263,7 +263,7 @@ def geometry(design: WhatWhenDesign, run, n_components: int = 10) -> dict:
               "raw_null_deg": raw_null.summary(), "final_raw_angles_deg": raw[-1],
               "final_raw_null_fraction_as_orthogonal": [float(raw_null.fraction_as_orthogonal(a)) for a in raw[-1]]}
     if what.shape[1] > 1:
-        subspace = [_subspace_angle(when[s], what[s]) for s in range(len(snapshots))]
+        subspace = angles_over_learning(when[:, None], what).tolist()
         subspace_null = SubspaceAngleNull(dim, 1, what.shape[1])
         result.update({"when_vs_what_subspace_deg": subspace, "when_vs_what_subspace_null_deg": subspace_null.summary(),
                        "final_when_vs_what_subspace_null_fraction_as_orthogonal":
@@ -278,9 +278,3 @@ def geometry(design: WhatWhenDesign, run, n_components: int = 10) -> dict:
                        "final_pc_angles_deg": pc[-1],
                        "final_pc_null_fraction_as_orthogonal": [float(pc_null.fraction_as_orthogonal(a)) for a in pc[-1]]})
     return result
-
-
-def _subspace_angle(vector, rows) -> float:
-    if not np.any(vector) or not np.any(rows):
-        return float("nan")
-    return float(principal_angles_deg(vector[None], rows)[0])
