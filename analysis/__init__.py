@@ -4,9 +4,11 @@
 builds a network or a task to read a file. The paradigms use it for their metrics; the
 experiment layer for a run's summary. A notebook reads like a methods section:
 
-- :mod:`analysis.io`: :func:`load_run`, :func:`load_metrics`, and windowed reads of a long run
-  that read only the rows asked for (:func:`read_spikes`: a time window and set of neurons;
-  :func:`read_outputs`, :func:`read_traces`, :func:`read_weight_snapshots`);
+- :mod:`analysis.io`: :func:`load_run` (``lazy_spikes=True``: a :class:`LazyRun` that leaves
+  the spikes in the file and reads them by window or block), :func:`load_metrics`, and windowed
+  reads of a long run that read only the rows asked for (:func:`read_spikes`: a time window and
+  set of neurons; :class:`SpikeFile` for many windows; :func:`read_outputs`,
+  :func:`read_traces`, :func:`read_weight_snapshots`);
 - :mod:`analysis.trials`: trial onsets, readout outputs aligned to them, peak and half-rise
   times, trial-to-trial reliability of the reservoir's response;
 - :mod:`analysis.fits`: line fits with their statistics (:mod:`scipy.stats`);
@@ -21,4 +23,5 @@ experiment layer for a run's summary. A notebook reads like a methods section:
   selects no Matplotlib backend;
 - :mod:`analysis.export`: spikes to neo / NWB; :mod:`analysis.spikes`: rates and spectra.
 """
-from .io import Run, load_metrics, load_run, read_outputs, read_spikes, read_traces, read_weight_snapshots  # noqa: F401
+from .io import (LazyRun, Run, SpikeFile, load_metrics, load_run, read_outputs, read_spikes,  # noqa: F401
+                 read_traces, read_weight_snapshots)

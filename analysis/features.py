@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .io import SpikeFile
+
 DEFAULT_FILTERS = ({"kind": "exponential", "tau_ms": 20.0},)
 
 
@@ -23,15 +25,44 @@ def run_filters(run) -> list[dict]:
 
 
 class SpikeIndex:
-    """The run's spikes sorted by time, for cutting windows out of them repeatedly."""
+    """The run's spikes by time window, for cutting windows out of them repeatedly: the arrays
+    themselves (sorted by time) when the run holds its spikes, else windows read from its file
+    through one open :class:`~analysis.io.SpikeFile` (a :class:`~analysis.io.LazyRun`: memory
+    follows the windows, not the run). A context manager: leaving it closes that file."""
 
     def __init__(self, run):
-        times, ids = run.spike_times_ms, run.spike_ids
-        if times.size > 1 and not np.all(times[1:] >= times[:-1]):  # run files are time-sorted: no copy then
-            order = np.argsort(times, kind="stable")
-            times, ids = times[order], ids[order]
-        self.times, self.ids = times, ids
         self.dt_ms, self.n_neurons = run.dt_ms, run.n_neurons
+        self.times = self.ids = None
+        self._file = None
+        if getattr(run, "spikes_in_memory", True):
+            times, ids = run.spike_times_ms, run.spike_ids
+            if times.size > 1 and not np.all(times[1:] >= times[:-1]):  # run files are time-sorted: no copy then
+                order = np.argsort(times, kind="stable")
+                times, ids = times[order], ids[order]
+            self.times, self.ids = times, ids
+        else:
+            self._file = SpikeFile(run.path)
+
+    def __enter__(self) -> "SpikeIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the run file, if windows are read from it."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def between(self, t_start_ms: float, t_stop_ms: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(times_ms, ids)`` of the spikes with ``t_start_ms <= time < t_stop_ms``."""
+        if self.times is None:
+            if self._file is None:
+                raise ValueError("this SpikeIndex is closed")
+            return self._file.between(t_start_ms, t_stop_ms)
+        lo, hi = np.searchsorted(self.times, [t_start_ms, t_stop_ms])
+        return self.times[lo:hi], self.ids[lo:hi]
 
     def filtered(self, start_ms: float, n_steps: int, sample_steps: np.ndarray, taus_ms, dtype=np.float64) -> np.ndarray:
         """``(len(sample_steps), N x len(taus_ms))`` traces of the window of ``n_steps`` steps
@@ -47,22 +78,24 @@ class SpikeIndex:
         sample_steps = np.asarray(sample_steps, dtype=np.int64)
         if sample_steps.size > 1 and np.any(np.diff(sample_steps) <= 0):
             raise ValueError("sample_steps must be strictly ascending")
-        lo, hi = np.searchsorted(self.times, [start_ms - 1e-9, start_ms + n_steps * dt - 1e-9])
-        steps = np.round((self.times[lo:hi] - start_ms) / dt).astype(np.int64)
-        ids = self.ids[lo:hi]
+        times, ids = self.between(start_ms - 1e-9, start_ms + n_steps * dt - 1e-9)
+        steps = np.round((times - start_ms) / dt).astype(np.int64)
         sample = np.searchsorted(sample_steps, steps, side="left")  # the first sample at or after each spike
         keep = sample < sample_steps.size
-        sample, ids, lag = sample[keep], ids[keep], sample_steps[sample[keep]] - steps[keep]
-        where = sample * n + ids
+        where = sample[keep] * n + ids[keep]
+        lag = sample_steps[sample[keep]] - steps[keep]
+        del times, ids, steps, sample, keep  # the window's spikes: only where and lag are needed now
         gaps = np.diff(sample_steps)
-        out = np.empty((len(sample_steps), n * len(taus_ms)), dtype=dtype)
+        out = None  # one tau in the float64 of the sums: the traces themselves, no second array
+        if len(taus_ms) != 1 or np.dtype(dtype) != np.float64:
+            out = np.empty((len(sample_steps), n * len(taus_ms)), dtype=dtype)
         for k, tau in enumerate(taus_ms):
             decay = np.exp(-dt / tau)
             added = np.bincount(where, weights=decay ** lag / tau, minlength=len(sample_steps) * n)
             traces = added.reshape(len(sample_steps), n)
             for i in range(1, len(sample_steps)):  # in place: x[i] + c y[i-1], as lfilter computes it
                 traces[i] += decay ** gaps[i - 1] * traces[i - 1]
-            if len(taus_ms) == 1 and out.dtype == traces.dtype:
+            if out is None:
                 return traces
             out[:, k * n:(k + 1) * n] = traces
         return out
@@ -81,10 +114,10 @@ def trial_features(run, onsets_ms: np.ndarray, length_ms: float, every_ms: float
     n_steps = lead + int(round(length_ms / run.dt_ms))
     every = max(1, int(round(every_ms / run.dt_ms)))
     sample_steps = lead + np.arange(int(round(length_ms / every_ms))) * every
-    spikes = SpikeIndex(run)
     out = np.empty((len(onsets_ms), sample_steps.size, run.n_neurons * len(taus)), dtype=dtype)
-    for trial, onset in enumerate(onsets_ms):
-        out[trial] = spikes.filtered(onset - lead * run.dt_ms, n_steps, sample_steps, taus, dtype)
+    with SpikeIndex(run) as spikes:
+        for trial, onset in enumerate(onsets_ms):
+            out[trial] = spikes.filtered(onset - lead * run.dt_ms, n_steps, sample_steps, taus, dtype)
     return out
 
 
@@ -101,10 +134,10 @@ def window_means(run, starts_ms, length_ms: float, lead_in_ms: float = 200.0, ta
     lead = int(round(lead_in_ms / dt))
     n_window = int(round(length_ms / dt))
     starts = np.asarray(starts_ms, dtype=float)
-    spikes = SpikeIndex(run)
     out = np.empty((starts.size, run.n_neurons * len(taus)))
-    for i, start in enumerate(starts):
-        begin = max(0.0, start - lead * dt)
-        skip = int(round((start - begin) / dt))
-        out[i] = spikes.filtered(begin, skip + n_window, skip + np.arange(n_window), taus).mean(axis=0)
+    with SpikeIndex(run) as spikes:
+        for i, start in enumerate(starts):
+            begin = max(0.0, start - lead * dt)
+            skip = int(round((start - begin) / dt))
+            out[i] = spikes.filtered(begin, skip + n_window, skip + np.arange(n_window), taus).mean(axis=0)
     return out

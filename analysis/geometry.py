@@ -205,7 +205,24 @@ def feature_pca(run, n_components: int = 10, n_trials: int = 20, every_ms: float
     whole run if it has no trial table), rebuilt from the recorded spikes with the run's
     exponential trace filters and sampled every ``every_ms``; ``None`` if its filters are not
     exponential. Computed from the ``F x F`` covariance (:func:`scipy.linalg.eigh`), not a full SVD
-    of the long sample matrix."""
+    of the long sample matrix.
+
+    Computed once per run and arguments: the result is kept in ``run.derived`` (its arrays
+    read-only), so the metrics and the figures of a run share it."""
+    cache = getattr(run, "derived", None)
+    key = ("feature_pca", int(n_components), int(n_trials), float(every_ms))
+    if cache is not None and key in cache:
+        return cache[key]
+    pcs = _feature_pca(run, n_components, n_trials, every_ms)
+    if pcs is not None:
+        for values in (pcs.basis, pcs.mean, pcs.explained_variance_ratio):
+            values.setflags(write=False)
+    if cache is not None:
+        cache[key] = pcs
+    return pcs
+
+
+def _feature_pca(run, n_components: int, n_trials: int, every_ms: float) -> FeaturePCs | None:
     traces = run.config.get("readouts", {}).get("traces", [])
     if not traces or any(f.get("kind") != "exponential" for f in traces):
         return None
@@ -213,10 +230,12 @@ def feature_pca(run, n_components: int = 10, n_trials: int = 20, every_ms: float
     start_ms = float(onsets[-n_trials] * run.dt_ms) if len(onsets) >= n_trials else 0.0
     n_steps = int(round((run.duration_ms - start_ms) / run.dt_ms))
     sample_steps = np.arange(0, n_steps, max(1, int(round(every_ms / run.dt_ms))))
-    X = SpikeIndex(run).filtered(start_ms, n_steps, sample_steps, [f.get("tau_ms", 20.0) for f in traces])
+    with SpikeIndex(run) as spikes:
+        X = spikes.filtered(start_ms, n_steps, sample_steps, [f.get("tau_ms", 20.0) for f in traces])
     mean = X.mean(axis=0)
     X -= mean
     covariance = X.T @ X
+    del X  # the samples are not needed past here: free them before eigh's copies
     n_components = min(int(n_components), covariance.shape[0])
     values, vectors = scipy.linalg.eigh(covariance, subset_by_index=[covariance.shape[0] - n_components,
                                                                     covariance.shape[0] - 1])

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .io import Run
-from .spikes import population_rate_hz
+from .spikes import population_rate_hz, rate_bin_edges_ms
 
 
 def use_file_backend() -> None:
@@ -21,10 +21,15 @@ def use_file_backend() -> None:
 
 
 def raster_figure(run: Run, max_ms: float | None = 1000.0, max_neurons: int = 1000, bin_ms: float = 5.0):
-    """Raster (excitatory blue, inhibitory red) above the population rate; returns the figure."""
+    """Raster (excitatory blue, inhibitory red) above the population rate; returns the figure.
+
+    Only the spikes up to the end of the last rate bin are read (:meth:`analysis.io.Run.spikes_between`),
+    so a :class:`~analysis.io.LazyRun` of a long run reads its first second, not the whole run."""
     end = run.duration_ms if max_ms is None else min(max_ms, run.duration_ms)
-    keep = (run.spike_times_ms < end) & (run.spike_ids < max_neurons)
-    times, ids = run.spike_times_ms[keep], run.spike_ids[keep]
+    last_bin_edge_ms = rate_bin_edges_ms(end, bin_ms)[-1]  # the rate's last bin holds this edge
+    shown_times, shown_ids = run.spikes_between(-np.inf, np.nextafter(last_bin_edge_ms, np.inf))
+    keep = (shown_times < end) & (shown_ids < max_neurons)
+    times, ids = shown_times[keep], shown_ids[keep]
     exc = run.is_excitatory
     fig, (ax_raster, ax_rate) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
                                              gridspec_kw={"height_ratios": [3, 1]})
@@ -35,7 +40,7 @@ def raster_figure(run: Run, max_ms: float | None = 1000.0, max_neurons: int = 10
     ax_raster.set_ylim(-0.5, min(max_neurons, run.n_neurons) - 0.5)
     title = run.config.get("preset") or "run"
     ax_raster.set_title(f"{title}: {run.n_neurons} neurons, seed {run.config.get('seed', '?')}")
-    centres, rate = population_rate_hz(run.spike_times_ms, run.n_neurons, end, bin_ms)
+    centres, rate = population_rate_hz(shown_times, run.n_neurons, end, bin_ms)
     ax_rate.plot(centres, rate, color="k", lw=0.8)
     ax_rate.set_xlabel("time (ms)")
     ax_rate.set_ylabel(f"rate (Hz, {bin_ms:g} ms bins)")

@@ -77,7 +77,8 @@ def response_reliability(run, onsets_ms, length_ms: float, every_ms: float = 5.0
         raise ValueError(f"response_reliability needs at least 2 trials, got {onsets.size}")
     traces = trial_features(run, onsets, length_ms, every_ms=every_ms, lead_in_ms=lead_in_ms,
                             taus_ms=[tau_ms], dtype=np.float64)
-    centred = traces - traces.mean(axis=2, keepdims=True)
+    centred = traces  # centred in place: one trials x samples x neurons array, not two
+    centred -= traces.mean(axis=2, keepdims=True)
     norms = np.linalg.norm(centred, axis=2)
     n = onsets.size
     curve = np.empty(traces.shape[1])

@@ -24,7 +24,7 @@ from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipyw
 
 from analysis import load_run
 from analysis.plots import raster_figure, save, trace_figure
-from analysis.spikes import firing_rates_hz, population_spectrum, spectral_peak_hz
+from analysis.spikes import rate_spectrum, spectral_peak_hz, tally_spikes
 from paradigms import Task
 
 from ..config import SimulationConfig, config_to_dict
@@ -290,18 +290,23 @@ def _mark_quietly(recorder: RunFileRecorder, status: str, message: str, step: in
 
 
 def write_outputs(out: Path, task: Task | None = None) -> dict:
-    """Compute the summary metrics (the task's too) and write the figures of a finished run folder."""
-    run = load_run(out)
-    rates = firing_rates_hz(run.spike_ids, run.n_neurons, run.duration_ms)
+    """Compute the summary metrics (the task's too) and write the figures of a finished run folder.
+
+    The spikes stay in the run file (a lazy run): the rates and the population rhythm come from
+    one pass over it in blocks, the analyses read the windows they need."""
+    run = load_run(out, lazy_spikes=True)
+    with_rhythm = run.n_neurons > 1 and run.n_spikes > 0 and run.duration_ms >= 500
+    tally = tally_spikes(run, bin_ms=1.0 if with_rhythm else None)
+    rates = tally.firing_rates_hz()
     exc = run.is_excitatory
     metrics: dict = {
-        "n_neurons": run.n_neurons, "duration_ms": run.duration_ms, "n_spikes": int(run.spike_ids.size),
+        "n_neurons": run.n_neurons, "duration_ms": run.duration_ms, "n_spikes": tally.n_spikes,
         "mean_rate_hz": float(rates.mean()),
         "mean_rate_excitatory_hz": float(rates[exc].mean()) if exc.any() else None,
         "mean_rate_inhibitory_hz": float(rates[~exc].mean()) if (~exc).any() else None,
     }
-    if run.n_neurons > 1 and run.spike_ids.size and run.duration_ms >= 500:
-        freqs, power = population_spectrum(run.spike_times_ms, run.n_neurons, run.duration_ms)
+    if with_rhythm:
+        freqs, power = rate_spectrum(tally.population_rate_hz()[1], bin_ms=1.0)
         metrics["population_rhythm_peak_hz"] = spectral_peak_hz(freqs, power, (1.0, 100.0))
     figures = out / "figures"
     if run.n_neurons > 1 or run.trace_v.shape[1] == 0:
