@@ -257,7 +257,8 @@ class Readouts:
         targets = np.ascontiguousarray(targets, dtype=np.float64).reshape(len(features), self.n_units)
         gates = np.ones_like(targets) if gates is None else np.ascontiguousarray(gates, dtype=np.float64)
         tf.replay(self.weights, np.ascontiguousarray(features), np.ascontiguousarray(eligibility), targets, gates,
-                  np.asarray(units, dtype=np.int64), self.three_factor, self.rectify, self.dt_ms, int(n_replay))
+                  np.asarray(units, dtype=np.int64), self.three_factor, self.rectify, self.dt_ms, int(n_replay),
+                  self.n_neurons)
 
     def consolidate(self, teacher: Teacher, trial_index: int) -> None:
         """End of trial ``trial_index``: hand its stored window to the store and replay the
