@@ -135,9 +135,9 @@ class NoiseSource(NamedTuple):
     std: np.ndarray
     enabled: bool
     generator_state: np.ndarray
-    """``(n_blocks, 4)`` uint64: one xoshiro256++ state per work block of
-    :data:`reservoir.parallel.WORK_BLOCK_NEURONS` neurons (:func:`reservoir.fastrng.block_states`),
-    advanced in place."""
+    """``(n_blocks, PADDED_WORDS)`` uint64: in its first four words each row holds the
+    xoshiro256++ state of one work block of :data:`reservoir.parallel.WORK_BLOCK_NEURONS` neurons
+    (:func:`reservoir.fastrng.block_states`), advanced in place; the rest is padding."""
     ziggurat_k: np.ndarray
     ziggurat_w: np.ndarray
     ziggurat_f: np.ndarray
@@ -182,9 +182,9 @@ class ThreadShared(NamedTuple):
     ``row_split[t + 1, pre] - 1`` of each CSR row (those onto its own neurons); ``(T + 1, 0)``
     with dense storage."""
     fired_counts: np.ndarray
-    """``(T,)`` each thread's spikes this step."""
+    """``(T, PADDED_WORDS)`` each thread's spikes this step (column 0)."""
     bad_neuron: np.ndarray
-    """``(T,)`` each thread's first neuron whose state is not finite, or -1."""
+    """``(T, PADDED_WORDS)`` each thread's first neuron whose state is not finite, or -1 (column 0)."""
     fired_all: np.ndarray
     """``(N,)`` int32: this step's spikes of all threads, in ascending order."""
     partial: np.ndarray
@@ -304,11 +304,21 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
     readout_z = readouts.units.z
 
     n_threads = bounds.shape[0] - 1
+    has_feedback = feedback_encoders.shape[0] > 0
     lo = bounds[thread]
     hi = bounds[thread + 1]
+    # This thread's views of the per-neuron arrays: loops over range(n_own) of a view vectorise,
+    # loops over range(lo, hi) do not (Numba wraps negative indices, and with a start read from an
+    # array LLVM cannot drop the wrap: the integration loop measured 5x slower).
+    n_mine = hi - lo
+    v_o, u_o, fs_o, fa_o = v[lo:hi], u[lo:hi], filter_state[lo:hi], filter_aux[lo:hi]
+    syn_o, cur_o, peak_o, bias_o, std_o = syn_in[lo:hi], current[lo:hi], v_peak[lo:hi], bias[lo:hi], noise_std[lo:hi]
+    a_o, b_o, ur_o, ul_o = a[lo:hi], b[lo:hi], u_reference[lo:hi], u_leak[lo:hi]
+    q2_o, q1_o, q0_o = quad2[lo:hi], quad1[lo:hi], quad0[lo:hi]
+    cap_o, k_o, vr_o, vt_o = cap[lo:hi], k[lo:hi], v_rest[lo:hi], v_thresh[lo:hi]
+    encoders_o = feedback_encoders[lo:hi] if has_feedback else feedback_encoders
     n_out = counts.outputs
     n_stored = counts.stored
-    has_feedback = feedback_encoders.shape[0] > 0
     n = v.shape[0]
     capacity = spike_steps.shape[0]
     n_spikes = counts.spikes
@@ -320,10 +330,10 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
     # Spike candidates (v >= v_peak) are found while integrating, so detection at the next
     # step's start only visits them; a chunk starts with one full pass over the own neurons.
     n_own = 0
-    for i in range(lo, hi):
-        syn_in[i] = 0.0
-        if v[i] >= v_peak[i]:
-            fired[lo + n_own] = i
+    for i in range(n_mine):
+        syn_o[i] = 0.0
+        if v_o[i] >= peak_o[i]:
+            fired[lo + n_own] = lo + i
             n_own += 1
     for step in range(n_steps):
         global_step = first_step + step
@@ -345,7 +355,7 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
             i = fired[f]
             v[i] = c[i]
             u[i] = u[i] + d[i]
-        fired_counts[thread] = n_own
+        fired_counts[thread, 0] = n_own
         if split_readouts:  # readouts: own traces and partial sums of w . x
             readout_phase_own(ro_bank, ro_weights, fired, lo, n_own, lo, hi, dt_ms, partial)
         generation = barrier(sync, n_threads, generation)
@@ -355,7 +365,7 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
         if thread == 0:
             n_fired = 0
             for t in range(n_threads):
-                for f in range(bounds[t], bounds[t] + fired_counts[t]):
+                for f in range(bounds[t], bounds[t] + fired_counts[t, 0]):
                     fired_all[n_fired] = fired[f]
                     spike_steps[n_spikes + n_fired] = global_step
                     spike_ids[n_spikes + n_fired] = fired[f]
@@ -398,9 +408,9 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
         # 3. propagation into syn_in (zero on entry; each neuron's entry is cleared when read)
         if dense:
             for f in range(n_fired):
-                row = dense_weights[fired_all[f]]
-                for i in range(lo, hi):
-                    syn_in[i] += row[i]
+                row = dense_weights[fired_all[f], lo:hi]
+                for i in range(n_mine):
+                    syn_o[i] += row[i]
         else:
             own_start, own_stop = row_split[thread], row_split[thread + 1]
             for f in range(n_fired):
@@ -409,39 +419,41 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
                     syn_in[indices[s]] += weights[s]
         # 4. synaptic filter: current = I_syn (syn_in is cleared as it is read)
         if filter_kind == 0:
-            for i in range(lo, hi):
-                current[i] = syn_in[i]
-                syn_in[i] = 0.0
+            for i in range(n_mine):
+                cur_o[i] = syn_o[i]
+                syn_o[i] = 0.0
         elif filter_kind == 1:
-            for i in range(lo, hi):
-                filter_state[i] = filter_state[i] * decay_primary + syn_in[i] * jump_scale
-                current[i] = filter_state[i]
-                syn_in[i] = 0.0
+            for i in range(n_mine):
+                fs_o[i] = fs_o[i] * decay_primary + syn_o[i] * jump_scale
+                cur_o[i] = fs_o[i]
+                syn_o[i] = 0.0
         else:
-            for i in range(lo, hi):
-                filter_state[i] = filter_state[i] * decay_primary + filter_aux[i] * dt_ms
-                filter_aux[i] = filter_aux[i] * decay_secondary + syn_in[i] * jump_scale
-                current[i] = filter_state[i]
-                syn_in[i] = 0.0
+            for i in range(n_mine):
+                fs_o[i] = fs_o[i] * decay_primary + fa_o[i] * dt_ms
+                fa_o[i] = fa_o[i] * decay_secondary + syn_o[i] * jump_scale
+                cur_o[i] = fs_o[i]
+                syn_o[i] = 0.0
         # 5. total current: noise + I_syn + bias (+ external channels, below)
-        if has_noise:
-            for block_start in range(lo, hi, WORK_BLOCK_NEURONS):
-                generator = noise_states[block_start // WORK_BLOCK_NEURONS]
-                for i in range(block_start, min(block_start + WORK_BLOCK_NEURONS, hi)):
+        if has_noise:  # each work block from its own generator (lo is a block boundary)
+            for block_start in range(0, n_mine, WORK_BLOCK_NEURONS):
+                block_stop = min(block_start + WORK_BLOCK_NEURONS, n_mine)
+                generator = noise_states[(lo + block_start) // WORK_BLOCK_NEURONS]
+                cur_b, std_b, bias_b = cur_o[block_start:block_stop], std_o[block_start:block_stop], bias_o[block_start:block_stop]
+                for i in range(block_stop - block_start):
                     xi, layer, accepted = _ziggurat_draw(generator, zig_k, zig_w)
                     if not accepted:
                         xi = _ziggurat_slow(generator, xi, layer, zig_k, zig_w, zig_f)
-                    current[i] = noise_std[i] * xi + current[i] + bias[i]
+                    cur_b[i] = std_b[i] * xi + cur_b[i] + bias_b[i]
         else:
-            for i in range(lo, hi):
-                current[i] = current[i] + bias[i]
+            for i in range(n_mine):
+                cur_o[i] = cur_o[i] + bias_o[i]
         if has_feedback:  # closed loop: encoders times this step's readout outputs
             n_units = readout_z.shape[0]
-            for i in range(lo, hi):
+            for i in range(n_mine):
                 feedback = 0.0
                 for kk in range(n_units):
-                    feedback += feedback_encoders[i, kk] * readout_z[kk]
-                current[i] = current[i] + feedback
+                    feedback += encoders_o[i, kk] * readout_z[kk]
+                cur_o[i] = cur_o[i] + feedback
         for ch in range(n_channels):
             x = input_signal[step, ch]
             if x != 0.0:
@@ -454,70 +466,71 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
         # the branches by itself: the generic loop measured 4.9 ns per neuron, these about 1.3).
         if model == 0:
             if scheme == 0:
-                for i in range(lo, hi):
-                    vi = v[i]
-                    ui = u[i]
-                    dv = _dv_dt(0, vi, ui, current[i], quad2[i], quad1[i], quad0[i], 1.0, 0.0, 0.0, 0.0)
-                    du = _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
-                    v[i] = vi + dt_ms * dv
-                    u[i] = ui + dt_ms * du
+                for i in range(n_mine):
+                    vi = v_o[i]
+                    ui = u_o[i]
+                    dv = _dv_dt(0, vi, ui, cur_o[i], q2_o[i], q1_o[i], q0_o[i], 1.0, 0.0, 0.0, 0.0)
+                    du = _du_dt(vi, ui, a_o[i], b_o[i], ur_o[i], ul_o[i])
+                    v_o[i] = vi + dt_ms * dv
+                    u_o[i] = ui + dt_ms * du
             elif scheme == 1:
-                for i in range(lo, hi):
-                    vi = v[i]
-                    ui = u[i]
-                    vi = vi + half_dt * _dv_dt(0, vi, ui, current[i], quad2[i], quad1[i], quad0[i], 1.0, 0.0, 0.0, 0.0)
-                    vi = vi + half_dt * _dv_dt(0, vi, ui, current[i], quad2[i], quad1[i], quad0[i], 1.0, 0.0, 0.0, 0.0)
-                    v[i] = vi
-                    u[i] = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+                for i in range(n_mine):
+                    vi = v_o[i]
+                    ui = u_o[i]
+                    vi = vi + half_dt * _dv_dt(0, vi, ui, cur_o[i], q2_o[i], q1_o[i], q0_o[i], 1.0, 0.0, 0.0, 0.0)
+                    vi = vi + half_dt * _dv_dt(0, vi, ui, cur_o[i], q2_o[i], q1_o[i], q0_o[i], 1.0, 0.0, 0.0, 0.0)
+                    v_o[i] = vi
+                    u_o[i] = ui + dt_ms * _du_dt(vi, ui, a_o[i], b_o[i], ur_o[i], ul_o[i])
             else:
-                for i in range(lo, hi):
-                    vi = v[i]
-                    ui = u[i]
-                    vi = vi + dt_ms * _dv_dt(0, vi, ui, current[i], quad2[i], quad1[i], quad0[i], 1.0, 0.0, 0.0, 0.0)
-                    v[i] = vi
-                    u[i] = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+                for i in range(n_mine):
+                    vi = v_o[i]
+                    ui = u_o[i]
+                    vi = vi + dt_ms * _dv_dt(0, vi, ui, cur_o[i], q2_o[i], q1_o[i], q0_o[i], 1.0, 0.0, 0.0, 0.0)
+                    v_o[i] = vi
+                    u_o[i] = ui + dt_ms * _du_dt(vi, ui, a_o[i], b_o[i], ur_o[i], ul_o[i])
         else:
             if scheme == 0:
-                for i in range(lo, hi):
-                    vi = v[i]
-                    ui = u[i]
-                    dv = _dv_dt(1, vi, ui, current[i], 0.0, 0.0, 0.0, cap[i], k[i], v_rest[i], v_thresh[i])
-                    du = _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
-                    v[i] = vi + dt_ms * dv
-                    u[i] = ui + dt_ms * du
+                for i in range(n_mine):
+                    vi = v_o[i]
+                    ui = u_o[i]
+                    dv = _dv_dt(1, vi, ui, cur_o[i], 0.0, 0.0, 0.0, cap_o[i], k_o[i], vr_o[i], vt_o[i])
+                    du = _du_dt(vi, ui, a_o[i], b_o[i], ur_o[i], ul_o[i])
+                    v_o[i] = vi + dt_ms * dv
+                    u_o[i] = ui + dt_ms * du
             elif scheme == 1:
-                for i in range(lo, hi):
-                    vi = v[i]
-                    ui = u[i]
-                    vi = vi + half_dt * _dv_dt(1, vi, ui, current[i], 0.0, 0.0, 0.0, cap[i], k[i], v_rest[i], v_thresh[i])
-                    vi = vi + half_dt * _dv_dt(1, vi, ui, current[i], 0.0, 0.0, 0.0, cap[i], k[i], v_rest[i], v_thresh[i])
-                    v[i] = vi
-                    u[i] = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+                for i in range(n_mine):
+                    vi = v_o[i]
+                    ui = u_o[i]
+                    vi = vi + half_dt * _dv_dt(1, vi, ui, cur_o[i], 0.0, 0.0, 0.0, cap_o[i], k_o[i], vr_o[i], vt_o[i])
+                    vi = vi + half_dt * _dv_dt(1, vi, ui, cur_o[i], 0.0, 0.0, 0.0, cap_o[i], k_o[i], vr_o[i], vt_o[i])
+                    v_o[i] = vi
+                    u_o[i] = ui + dt_ms * _du_dt(vi, ui, a_o[i], b_o[i], ur_o[i], ul_o[i])
             else:
-                for i in range(lo, hi):
-                    vi = v[i]
-                    ui = u[i]
-                    vi = vi + dt_ms * _dv_dt(1, vi, ui, current[i], 0.0, 0.0, 0.0, cap[i], k[i], v_rest[i], v_thresh[i])
-                    v[i] = vi
-                    u[i] = ui + dt_ms * _du_dt(vi, ui, a[i], b[i], u_reference[i], u_leak[i])
+                for i in range(n_mine):
+                    vi = v_o[i]
+                    ui = u_o[i]
+                    vi = vi + dt_ms * _dv_dt(1, vi, ui, cur_o[i], 0.0, 0.0, 0.0, cap_o[i], k_o[i], vr_o[i], vt_o[i])
+                    v_o[i] = vi
+                    u_o[i] = ui + dt_ms * _du_dt(vi, ui, a_o[i], b_o[i], ur_o[i], ul_o[i])
         # finiteness guard and the next step's spike candidates, in a separate pass so that the
         # integration loops stay free of exits
         n_own = 0
         bad = -1
-        for i in range(lo, hi):
-            if not (np.isfinite(v[i]) and np.isfinite(u[i])):
-                bad = i
+        for i in range(n_mine):
+            if not (np.isfinite(v_o[i]) and np.isfinite(u_o[i])):
+                bad = lo + i
                 break
-            if v[i] >= v_peak[i]:
-                fired[lo + n_own] = i
+            if v_o[i] >= peak_o[i]:
+                fired[lo + n_own] = lo + i
                 n_own += 1
-        bad_neuron[thread] = bad
+        bad_neuron[thread, 0] = bad
         generation = barrier(sync, n_threads, generation)
         if generation < 0:
             return ChunkResult(step, STATUS_ABORTED, -1, BufferCounts(n_spikes, n_traces, n_out, n_stored))
         for t in range(n_threads):  # the lowest non-finite neuron, as one thread would find it
-            if bad_neuron[t] >= 0:
-                return ChunkResult(step, STATUS_NOT_FINITE, bad_neuron[t], BufferCounts(n_spikes, n_traces, n_out, n_stored))
+            if bad_neuron[t, 0] >= 0:
+                return ChunkResult(step, STATUS_NOT_FINITE, bad_neuron[t, 0],
+                                   BufferCounts(n_spikes, n_traces, n_out, n_stored))
     return ChunkResult(n_steps, STATUS_OK, -1, BufferCounts(n_spikes, n_traces, n_out, n_stored))
 
 

@@ -49,6 +49,12 @@ SYNC_LENGTH = 32
 
 SPINS_BEFORE_YIELD = 4096
 
+PADDED_WORDS = 16
+"""Words (8 bytes) per row of the arrays that different threads write at every step (noise
+generators, per-thread counters): 128 bytes, so that no two rows share a 64-byte cache line. With
+the four words of two generators in one line, every draw moved the line between the cores and
+two threads ran slower than one (measured)."""
+
 
 @intrinsic
 def _atomic_add(typingctx, array, index, value):
@@ -136,11 +142,17 @@ def thread_bounds(n_neurons: int, n_threads: int) -> np.ndarray:
 
 
 def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
+    """Cores this process may run on (its CPU affinity), at least 1, and at most
+    ``NUMBA_NUM_THREADS`` where that is set (as ``reservoir sweep`` sets it to 1 for each worker
+    process, so that workers do not compete for the cores with threads)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if limit.isdigit() and int(limit) > 0:
+        cores = min(cores, int(limit))
+    return max(1, cores)
 
 
 def resolve_threads(threads, n_neurons: int) -> int:

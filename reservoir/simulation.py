@@ -29,7 +29,7 @@ from .kernels import (SCHEME_CODES, STATUS_ABORTED, STATUS_NOT_FINITE, STATUS_RE
                       ExternalDrive, Integration, NetworkState, NeuronParams, NoiseSource, Scratch, SpikeBuffer, Synapses,
                       ThreadShared, TraceBuffer, simulate_chunk)
 from .network import Network
-from .parallel import SYNC_ABORT, SYNC_LENGTH, n_blocks, resolve_threads, thread_bounds
+from .parallel import PADDED_WORDS, SYNC_ABORT, SYNC_LENGTH, n_blocks, resolve_threads, thread_bounds
 from .readouts import Readouts, Teacher, TeacherSignals, inactive_kernel_state
 from .recording import FileFormatError, MemoryRecorder, ensure_room, open_hdf5
 from .rng import stream_seed
@@ -151,7 +151,10 @@ class Simulation:
         self.filter_state = np.zeros(n)
         self.filter_aux = np.zeros(n)
         self.step = 0
-        self.noise_state = block_states(stream_seed(seed, "noise"), n_blocks(n))
+        # the kernel's generators, one padded row per work block; noise_state is the state proper
+        self._noise_generators = np.zeros((n_blocks(n), PADDED_WORDS), dtype=np.uint64)
+        self.noise_state = self._noise_generators[:, :4]
+        self.noise_state[...] = block_states(stream_seed(seed, "noise"), n_blocks(n))
         # the kernel's bundles (views of the arrays above and of the network's)
         neurons = network.neurons
         self._integration = Integration(network.dt_ms, SCHEME_CODES[network.scheme])
@@ -167,7 +170,7 @@ class Simulation:
         self._synapses = Synapses(dense is not None, conn.indptr, conn.indices, conn.weights,
                                   dense if dense is not None else np.zeros((0, 0)), network.synapse.code,
                                   decay1, decay2, jump)
-        self._noise = NoiseSource(network.noise_std, network.has_noise, self.noise_state, ZIGGURAT_K, ZIGGURAT_W,
+        self._noise = NoiseSource(network.noise_std, network.has_noise, self._noise_generators, ZIGGURAT_K, ZIGGURAT_W,
                                   ZIGGURAT_F)
         if spike_buffer_events is None:
             spike_buffer_events = max(4 * n, n * self.chunk_steps // 20 + 4 * n)
@@ -206,7 +209,8 @@ class Simulation:
         n_units = self.readouts.n_units if self.readouts is not None else 0
         n_banks = self.readouts.bank.traces.shape[0] if self.readouts is not None else 0
         return ThreadShared(np.zeros(SYNC_LENGTH, dtype=np.int64), bounds, row_split,
-                            np.zeros(n_threads, dtype=np.int64), np.full(n_threads, -1, dtype=np.int64),
+                            np.zeros((n_threads, PADDED_WORDS), dtype=np.int64),
+                            np.full((n_threads, PADDED_WORDS), -1, dtype=np.int64),
                             np.zeros(n, dtype=np.int32), np.zeros((n_units, n_banks * n_blocks(n))))
 
     def close(self) -> None:

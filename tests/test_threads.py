@@ -212,7 +212,8 @@ def test_thread_bounds_are_whole_blocks():
         thread_bounds(2500, 4)
 
 
-def test_thread_count_rules():
+def test_thread_count_rules(monkeypatch):
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
     assert resolve_threads("auto", 1000) == 1
     assert resolve_threads("auto", 2 * MIN_NEURONS_PER_THREAD) == min(2, available_cores())
     assert resolve_threads(2, 2500) == 2
@@ -224,6 +225,8 @@ def test_thread_count_rules():
     with pytest.raises(ConfigError, match="threads"):
         resolve_config("izhikevich2003", {"threads": 0})
     assert resolve_config("izhikevich2003", {}).threads == "auto"
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "1")  # as reservoir sweep sets it in each worker
+    assert available_cores() == 1 and resolve_threads("auto", 20_000) == 1
 
 
 def test_threads_flag():

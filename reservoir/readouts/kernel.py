@@ -214,6 +214,8 @@ def readout_phase_features(bank, units, rule, store, start, stop, dt_ms, slot_no
             updates_range(units.weights, rule, dt_ms, rule.online_units, rule.unit_scale, rule.unit_slot, slot_now, lo, hi)
         if store_row >= 0:
             row = eligibility[store.eligibility_set] if store.eligibility_set >= 0 else features
-            for f in range(lo, hi):
-                store.features[store_row, f] = features[f]
-                store.eligibility[store_row, f] = row[f]
+            source, tags = features[lo:hi], row[lo:hi]
+            kept, kept_tags = store.features[store_row, lo:hi], store.eligibility[store_row, lo:hi]
+            for f in range(hi - lo):
+                kept[f] = source[f]
+                kept_tags[f] = tags[f]

@@ -55,15 +55,17 @@ def trace_bank_range(bank, fired, first, n_fired, start, stop, dt_ms):
     traces, traces_aux, kind, jump = bank.traces, bank.traces_aux, bank.kind, bank.jump
     for b in range(traces.shape[0]):
         d1 = bank.decay_primary[b]
+        mine = traces[b, start:stop]  # a view: loops over range(start, stop) do not vectorise
         if kind[b] == 1:
-            for i in range(start, stop):
-                traces[b, i] = traces[b, i] * d1
+            for i in range(mine.shape[0]):
+                mine[i] = mine[i] * d1
             for f in range(first, first + n_fired):
                 traces[b, fired[f]] += jump[b]
         else:
             d2 = bank.decay_secondary[b]
-            for i in range(start, stop):
-                traces[b, i] = traces[b, i] * d1 + traces_aux[b, i] * dt_ms
-                traces_aux[b, i] = traces_aux[b, i] * d2
+            mine_aux = traces_aux[b, start:stop]
+            for i in range(mine.shape[0]):
+                mine[i] = mine[i] * d1 + mine_aux[i] * dt_ms
+                mine_aux[i] = mine_aux[i] * d2
             for f in range(first, first + n_fired):
                 traces_aux[b, fired[f]] += jump[b]

@@ -292,46 +292,49 @@ def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, m
                       start, stop):
     """The per-feature part of :func:`update_eligibility` for features ``[start, stop)`` (after
     :func:`advance_statistics` of this step). One loop per (centring, normalisation) case, each
-    free of branches so that it vectorises."""
+    free of branches so that it vectorises; the loops run over views of the range (a loop over
+    ``range(start, stop)`` keeps Numba's negative-index wrap and does not vectorise)."""
+    x_all = features[start:stop]
+    n_range = x_all.shape[0]
     for s in range(eligibility.shape[0]):
         keep = decay[s]
         gain = 1.0 - keep
         if post_unit[s] >= 0:
             gain = gain * z[post_unit[s]]
-        row = eligibility[s]
+        row = eligibility[s, start:stop]
         if mean_decay[s] == 1.0:
-            for f in range(start, stop):
-                row[f] = row[f] * keep + gain * features[f]
+            for f in range(n_range):
+                row[f] = row[f] * keep + gain * x_all[f]
             continue
-        m, v = mean[s], power[s]
+        m, v = mean[s, start:stop], power[s, start:stop]
         stay = mean_decay[s]
         take = 1.0 - stay
         unbias = 1.0 / weight[s]
         eps = floor[s]
         if centre[s] and eps > 0.0:
-            for f in range(start, stop):
-                x = features[f]
+            for f in range(n_range):
+                x = x_all[f]
                 m[f] = m[f] * stay + take * x
                 d = x - m[f] * unbias
                 v[f] = v[f] * stay + take * d * d
                 row[f] = row[f] * keep + gain * (d / (eps + v[f] * unbias))
         elif centre[s]:
-            for f in range(start, stop):
-                x = features[f]
+            for f in range(n_range):
+                x = x_all[f]
                 m[f] = m[f] * stay + take * x
                 d = x - m[f] * unbias
                 v[f] = v[f] * stay + take * d * d
                 row[f] = row[f] * keep + gain * d
         elif eps > 0.0:
-            for f in range(start, stop):
-                x = features[f]
+            for f in range(n_range):
+                x = x_all[f]
                 m[f] = m[f] * stay + take * x
                 d = x - m[f] * unbias
                 v[f] = v[f] * stay + take * d * d
                 row[f] = row[f] * keep + gain * (x / (eps + v[f] * unbias))
         else:
-            for f in range(start, stop):
-                x = features[f]
+            for f in range(n_range):
+                x = x_all[f]
                 m[f] = m[f] * stay + take * x
                 d = x - m[f] * unbias
                 v[f] = v[f] * stay + take * d * d
@@ -376,15 +379,16 @@ def apply_update(row, eligibility_row, scale, decay_step, w_min, w_max):
 @njit(cache=True)
 def apply_update_range(row, eligibility_row, scale, decay_step, w_min, w_max, start, stop):
     """:func:`apply_update` on the weights ``[start, stop)``."""
-    for f in range(start, stop):
-        w = row[f] + scale * eligibility_row[f]
+    weights, tags = row[start:stop], eligibility_row[start:stop]
+    for f in range(weights.shape[0]):
+        w = weights[f] + scale * tags[f]
         if decay_step != 0.0:
-            w = w - decay_step * row[f]
+            w = w - decay_step * weights[f]
         if w < w_min:
             w = w_min
         elif w > w_max:
             w = w_max
-        row[f] = w
+        weights[f] = w
 
 
 UNIT_IDLE = -2
@@ -442,8 +446,8 @@ def updates_range(weights, rule, dt_ms, units, unit_scale, unit_slot, slot_now, 
     rows_past = rule.eligibility_history
     if slot_now >= 0:
         for s in range(eligibility.shape[0]):
-            past, row = rows_past[s, slot_now], eligibility[s]
-            for f in range(start, stop):
+            past, row = rows_past[s, slot_now, start:stop], eligibility[s, start:stop]
+            for f in range(row.shape[0]):
                 past[f] = row[f]
     for idx in range(units.shape[0]):
         k = units[idx]
@@ -478,19 +482,21 @@ def block_dot(row, features, start, stop):
     order then depends on the inlining context, so the replayed update no longer equals the
     online one bit for bit; the fixed order was kept.
     """
+    w, x = row[start:stop], features[start:stop]
+    n = x.shape[0]
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    head = stop - (stop - start) % 8
-    for f in range(start, head, 8):
-        s0 += row[f] * features[f]
-        s1 += row[f + 1] * features[f + 1]
-        s2 += row[f + 2] * features[f + 2]
-        s3 += row[f + 3] * features[f + 3]
-        s4 += row[f + 4] * features[f + 4]
-        s5 += row[f + 5] * features[f + 5]
-        s6 += row[f + 6] * features[f + 6]
-        s7 += row[f + 7] * features[f + 7]
-    for f in range(head, stop):
-        s0 += row[f] * features[f]
+    head = n - n % 8
+    for f in range(0, head, 8):
+        s0 += w[f] * x[f]
+        s1 += w[f + 1] * x[f + 1]
+        s2 += w[f + 2] * x[f + 2]
+        s3 += w[f + 3] * x[f + 3]
+        s4 += w[f + 4] * x[f + 4]
+        s5 += w[f + 5] * x[f + 5]
+        s6 += w[f + 6] * x[f + 6]
+        s7 += w[f + 7] * x[f + 7]
+    for f in range(head, n):
+        s0 += w[f] * x[f]
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
