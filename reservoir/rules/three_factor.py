@@ -215,7 +215,10 @@ class ThreeFactorState(NamedTuple):
     output_history: np.ndarray
     """``(K, H)`` each unit's last ``H`` outputs (a ring; ``H = 1`` when no unit has a lead)."""
     eligibility_history: np.ndarray
-    """``(S, H, F)`` each set's last ``H`` eligibility rows (``(S, 0, F)`` when no unit has a lead)."""
+    """``(S, H, F)`` each set's last ``H`` eligibility rows (``(S, 0, F)`` when no unit has a lead);
+    kept only for the sets of units with a lead (:attr:`history_sets`), the others stay zero."""
+    history_sets: np.ndarray
+    """The eligibility sets whose rows enter the ring (those of units with a prediction lead)."""
     history_position: np.ndarray
     """``(1,)`` the ring slot of the current step."""
     unit_scale: np.ndarray
@@ -274,6 +277,7 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
         bias=np.zeros(n_units), bias_learning_rate=bias_rate, lead_steps=lead,
         output_history=np.zeros((n_units, ring)),
         eligibility_history=np.zeros((n_sets, ring if ring > 1 else 0, n_features)),
+        history_sets=np.array(sorted({int(eligibility_of[k]) for k in range(n_units) if lead[k] > 0}), dtype=np.int64),
         history_position=np.zeros(1, dtype=np.int64), unit_scale=np.zeros(n_units),
         unit_slot=np.full(n_units, UNIT_IDLE, dtype=np.int64))
 
@@ -446,7 +450,8 @@ def updates_range(weights, rule, dt_ms, units, unit_scale, unit_slot, slot_now, 
     weight_decay, w_min, w_max = rule.weight_decay_per_ms, rule.weight_min, rule.weight_max
     rows_past = rule.eligibility_history
     if slot_now >= 0:
-        for s in range(eligibility.shape[0]):
+        for index in range(rule.history_sets.shape[0]):
+            s = rule.history_sets[index]
             past, row = rows_past[s, slot_now, start:stop], eligibility[s, start:stop]
             for f in range(row.shape[0]):
                 past[f] = row[f]
