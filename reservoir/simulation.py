@@ -36,10 +36,10 @@ from .rng import stream_seed
 
 CHECKPOINT_FORMAT = "reservoir-checkpoint"
 CHECKPOINT_VERSION = 5
-SUPPORTED_CHECKPOINT_VERSIONS = (4, 5)
-"""Version 5: one noise generator per work block (``state/noise_state`` is ``(n_blocks, 4)``).
-A version-4 checkpoint holds one generator, which is block 0's: it restores a network of one
-block (at most 1024 neurons) only."""
+SUPPORTED_CHECKPOINT_VERSIONS = (5,)
+"""Version 5: one noise generator per work block (``state/noise_state`` is ``(n_blocks, 4)``) and
+the units' outputs with the consolidation store's rows; a checkpoint of version 4 is refused
+(resume it with the reservoir that wrote it, or rerun)."""
 
 
 class Checkpointable(Protocol):
@@ -457,9 +457,8 @@ class Simulation:
             if saved_noise.size != self.noise_state.size:
                 raise FileFormatError(
                     f"{path} holds {saved_noise.size // 4} noise generator(s) for a network that draws from "
-                    f"{self.noise_state.shape[0]} (one per work block of neurons): it was written by a reservoir "
-                    "older than the multi-threaded kernel (checkpoint format 4), whose noise for networks of more "
-                    "than 1024 neurons differs; rerun from the start")
+                    f"{self.noise_state.shape[0]} (one per work block of neurons): it does not belong to this "
+                    "network; rerun from the start")
             self.noise_state[...] = saved_noise.reshape(self.noise_state.shape)
             if self.readouts is not None:
                 self.readouts.set_state({name: ds[()] for name, ds in f["readouts"].items()})

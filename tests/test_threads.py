@@ -147,7 +147,7 @@ def test_a_one_generator_checkpoint_is_refused_for_a_network_of_several_blocks(t
     network = _network()
     sim = Simulation(network, seed=4)
     sim.save_checkpoint(tmp_path / "c.h5")
-    with h5py.File(tmp_path / "c.h5", "a") as f:  # what format 4 held: one generator
+    with h5py.File(tmp_path / "c.h5", "a") as f:  # one generator (as format 4 held)
         del f["state/noise_state"]
         f["state/noise_state"] = seed_state(np.random.SeedSequence(1))
     with pytest.raises(FileFormatError, match="1 noise generator.*3 .*rerun from the start"):

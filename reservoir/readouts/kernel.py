@@ -122,6 +122,8 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
         n_out += 1
     if store_rows[step] and n_stored < stored_steps.shape[0]:
         stored_steps[n_stored] = global_step
+        for k in range(n_units):
+            store.outputs[n_stored, k] = z[k]
         row = eligibility[store.eligibility_set] if store.eligibility_set >= 0 else features
         for f in range(features.shape[0]):
             stored_features[n_stored, f] = features[f]
@@ -191,6 +193,8 @@ def readout_phase_serial(step, global_step, dt_ms, units, rule, teacher, outputs
     store_row = -1
     if teacher.store[step] and n_stored < store.steps.shape[0]:
         store.steps[n_stored] = global_step
+        for k in range(n_units):
+            store.outputs[n_stored, k] = z[k]
         store_row = n_stored
         n_stored += 1
     return n_out, n_stored, -1, slot_now, store_row

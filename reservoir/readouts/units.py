@@ -93,9 +93,9 @@ class Readouts:
             first = self._group(int(replayed[0]))
             self.store = ConsolidationStore(config.store_capacity_steps, self.n_features,
                                             int(self.three_factor.eligibility_of[replayed[0]]),
-                                            first.three_factor.consolidation)
+                                            first.three_factor.consolidation, self.n_units)
         else:
-            self.store = ConsolidationStore(0, self.n_features, -1)
+            self.store = ConsolidationStore(0, self.n_features, -1, n_units=self.n_units)
         self.seed = seed
         self.protection_config = config.protection
         protected = hlop.unit_mask(k, self.group_slices, config.protection.groups)
