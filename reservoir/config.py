@@ -117,7 +117,7 @@ class SimulationConfig(_Section):
     chunk_ms: float = Field(100.0, gt=0.0, description="simulated time per compiled call")
     threads: int | Literal["auto"] = Field(
         "auto", description="threads of the compiled kernel; every count gives the same run bit for bit "
-                            "(`auto`: one per 2048 neurons, at most the cores; docs/performance.md)")
+                            "(`auto`: one per 1000 neurons, at most the cores; docs/performance.md)")
     checkpoint_every_ms: float | None = Field(None, gt=0.0, description="checkpoint interval (`checkpoint.h5`; "
                                                                         "none: no checkpoints)")
     network: NetworkConfig = NetworkConfig()

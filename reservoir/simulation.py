@@ -103,8 +103,8 @@ class Simulation:
         least ``N + 1`` gives the same run.
     threads : int or "auto"
         Threads of the compiled kernel (:mod:`reservoir.parallel`); any count gives the same
-        run, bit for bit. ``"auto"`` (default): one per 2048 neurons, at most the available
-        cores (so one thread below 4096 neurons).
+        run, bit for bit. ``"auto"`` (default): one per 1000 neurons, at most the available
+        cores and the work blocks of 1024 neurons (so one thread below 2000 neurons).
 
     Examples
     --------
