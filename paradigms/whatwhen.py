@@ -390,10 +390,11 @@ class WhatWhenTask(Task):
             readouts.reset_rls(reset_weights=c.rls_reset_weights)
 
     def _record_offline_error(self, simulation) -> None:
-        """Mean |error| of the 'what' units over the stored window, before its replay."""
+        """Mean |error| of the 'what' units over the stored window, before its replay: their
+        outputs during the trial, as the kernel stored them with the window."""
         readouts = simulation.readouts
-        steps, features, _ = readouts.store.window()
-        z = features @ readouts.weights[self.what_columns].T + readouts.three_factor.bias[self.what_columns]
+        steps, _, _ = readouts.store.window()
+        z = readouts.store.window_outputs()[:, self.what_columns]
         targets, _ = simulation.teacher.rows_at(steps)
         errors = np.abs(targets[:, self.what_columns] - z)
         self.offline_errors.append(float(errors.mean()))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .firing_types import FIRING_TYPES
 from .neurons import Izhikevich2007Parameters
+from .parallel import WORK_BLOCK_NEURONS, n_blocks
 from .presets import preset_config
 
 
@@ -114,6 +115,9 @@ class SimulationConfig(_Section):
     seed: int = Field(0, ge=0, lt=2**63, description="the run's one seed (docs/reproducibility.md)")
     duration_ms: float = Field(1000.0, gt=0.0, description="simulated time; a whole number of steps")
     chunk_ms: float = Field(100.0, gt=0.0, description="simulated time per compiled call")
+    threads: int | Literal["auto"] = Field(
+        "auto", description="threads of the compiled kernel; every count gives the same run bit for bit "
+                            "(`auto`: one per 1000 neurons, at most the cores; docs/performance.md)")
     checkpoint_every_ms: float | None = Field(None, gt=0.0, description="checkpoint interval (`checkpoint.h5`; "
                                                                         "none: no checkpoints)")
     network: NetworkConfig = NetworkConfig()
@@ -124,6 +128,13 @@ class SimulationConfig(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> "SimulationConfig":
         net = self.network
+        if self.threads != "auto":
+            if self.threads < 1:
+                raise ValueError(f"threads: expected a positive integer or 'auto', got {self.threads}")
+            blocks = n_blocks(net.n_neurons)
+            if self.threads > blocks:
+                raise ValueError(f"threads: {self.threads} threads for {net.n_neurons} neurons; at most {blocks} "
+                                 f"(each thread owns whole work blocks of {WORK_BLOCK_NEURONS} neurons)")
         if net.firing_type is not None:
             if net.firing_type not in FIRING_TYPES:
                 raise ValueError(f"network.firing_type: unknown firing type {net.firing_type!r}; "

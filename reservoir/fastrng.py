@@ -8,7 +8,11 @@ noise buffer, and its whole state is four 64-bit words, saved in checkpoints. Th
 drawn strictly in order (step by step, neuron by neuron), so chunk boundaries never change it.
 
 The generator's state is seeded from the run's ``noise`` stream
-(:func:`reservoir.rng.stream_seed`), so one seed still determines the run.
+(:func:`reservoir.rng.stream_seed`), so one seed still determines the run. A network draws its
+noise in work blocks of 1024 neurons (:mod:`reservoir.parallel`), each from its own generator:
+block ``j`` starts from the seeded state advanced by ``j`` jumps of 2^128 draws
+(:func:`block_states`, the generator's published jump polynomial), so the blocks' streams never
+overlap and block 0 is the single stream of a network of at most 1024 neurons.
 
 References
 ----------
@@ -62,6 +66,45 @@ def seed_state(seed_sequence: np.random.SeedSequence) -> np.ndarray:
     if not state.any():  # pragma: no cover - probability 2^-256
         state[0] = np.uint64(1)
     return state
+
+
+_JUMP = (0x180EC6D33CFD0ABA, 0xD5A61266F0C9392C, 0xA9582618E03FC9AA, 0x39ABDC4529B1661C)
+"""xoshiro256++ ``jump()``: the state 2^128 draws ahead (Blackman & Vigna's reference code)."""
+
+
+def _next_python(state: list[int]) -> None:
+    mask = (1 << 64) - 1
+    s0, s1, s2, s3 = state
+    t = (s1 << 17) & mask
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = ((s3 << 45) | (s3 >> 19)) & mask
+    state[:] = [s0, s1, s2, s3]
+
+
+def jump(state: np.ndarray) -> np.ndarray:
+    """The xoshiro256++ state ``2^128`` draws after ``state`` (uint64[4]; a new array)."""
+    current = [int(x) for x in state]
+    result = [0, 0, 0, 0]
+    for word in _JUMP:
+        for bit in range(64):
+            if (word >> bit) & 1:
+                result = [r ^ c for r, c in zip(result, current)]
+            _next_python(current)
+    return np.array(result, dtype=np.uint64)
+
+
+def block_states(seed_sequence: np.random.SeedSequence, n_blocks: int) -> np.ndarray:
+    """``(n_blocks, 4)`` generator states, one per work block: row 0 is :func:`seed_state`, row ``j``
+    row ``j - 1`` jumped ahead by 2^128 draws."""
+    states = np.zeros((n_blocks, 4), dtype=np.uint64)
+    states[0] = seed_state(seed_sequence)
+    for j in range(1, n_blocks):
+        states[j] = jump(states[j - 1])
+    return states
 
 
 @njit(cache=True, inline="always")

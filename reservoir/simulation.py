@@ -2,15 +2,20 @@
 
 Between chunks Python slices the external input, flushes spikes and traces to the recorder,
 updates the progress bar and, if asked, writes a checkpoint. Noise is drawn inside the kernel
-from a xoshiro256++ generator seeded from the run's ``noise`` stream, strictly in step and
-neuron order, so the numbers a step sees do not depend on where chunk boundaries fall; together
-with the checkpoint's saved generator state this is what makes a restored run continue
-bit-identically.
+from xoshiro256++ generators seeded from the run's ``noise`` stream, one per work block of
+neurons, strictly in step and neuron order within each block, so the numbers a step sees do not
+depend on where chunk boundaries fall nor on the number of threads; together with the
+checkpoint's saved generator states this is what makes a restored run continue bit-identically.
+
+With ``threads > 1`` each chunk runs as that many calls of the kernel at once, the first on the
+calling thread and the others on a small pool of threads the simulation keeps
+(:mod:`reservoir.parallel`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -18,19 +23,23 @@ import h5py
 import numpy as np
 from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
-from .fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, seed_state
+from .fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, block_states
 from .inputs import ExternalInput
-from .kernels import (SCHEME_CODES, STATUS_NOT_FINITE, STATUS_READOUT_NOT_FINITE, BufferCounts, ExternalDrive,
-                      Integration, NetworkState, NeuronParams, NoiseSource, Scratch, SpikeBuffer, Synapses, TraceBuffer,
-                      simulate_chunk)
+from .kernels import (SCHEME_CODES, STATUS_ABORTED, STATUS_NOT_FINITE, STATUS_READOUT_NOT_FINITE, BufferCounts,
+                      ExternalDrive, Integration, NetworkState, NeuronParams, NoiseSource, Scratch, SpikeBuffer, Synapses,
+                      ThreadShared, TraceBuffer, simulate_chunk)
 from .network import Network
+from .parallel import PADDED_WORDS, SYNC_ABORT, SYNC_LENGTH, n_blocks, resolve_threads, thread_bounds
 from .readouts import Readouts, Teacher, TeacherSignals, inactive_kernel_state
 from .recording import FileFormatError, MemoryRecorder, ensure_room, open_hdf5
 from .rng import stream_seed
 
 CHECKPOINT_FORMAT = "reservoir-checkpoint"
-CHECKPOINT_VERSION = 4
-SUPPORTED_CHECKPOINT_VERSIONS = (4,)
+CHECKPOINT_VERSION = 5
+SUPPORTED_CHECKPOINT_VERSIONS = (5,)
+"""Version 5: one noise generator per work block (``state/noise_state`` is ``(n_blocks, 4)``) and
+the units' outputs with the consolidation store's rows; a checkpoint of version 4 is refused
+(resume it with the reservoir that wrote it, or rerun)."""
 
 
 class Checkpointable(Protocol):
@@ -55,6 +64,15 @@ class NumericalInstabilityError(FloatingPointError):
 class ReadoutDivergenceError(FloatingPointError):
     """A readout's output, or an RLS (FORCE) update, became non-finite."""
 
+
+
+def _kernel_thread(thread: int, shared: ThreadShared, args):
+    """A pool thread's call; if it fails, the other threads are told to leave their barriers."""
+    try:
+        return simulate_chunk(thread, shared, *args)
+    except BaseException:
+        shared.sync[SYNC_ABORT] = 1
+        raise
 
 
 class Simulation:
@@ -83,6 +101,10 @@ class Simulation:
         Spike events held between flushes to the recorder (default ``N * chunk_steps / 20 + 4 N``,
         at least ``4 N``); a chunk that fills it is continued after a flush, so any size of at
         least ``N + 1`` gives the same run.
+    threads : int or "auto"
+        Threads of the compiled kernel (:mod:`reservoir.parallel`); any count gives the same
+        run, bit for bit. ``"auto"`` (default): one per 1000 neurons, at most the available
+        cores and the work blocks of 1024 neurons (so one thread below 2000 neurons).
 
     Examples
     --------
@@ -99,7 +121,7 @@ class Simulation:
     def __init__(self, network: Network, external_input: ExternalInput | None = None, seed: int = 0,
                  recorder=None, trace_ids=None, trace_every_steps: int = 1, chunk_steps: int | None = None,
                  progress: bool = False, readouts: Readouts | None = None, teacher: Teacher | None = None,
-                 spike_buffer_events: int | None = None):
+                 spike_buffer_events: int | None = None, threads="auto"):
         self.network = network
         self.readouts = readouts
         self.teacher = teacher
@@ -129,7 +151,10 @@ class Simulation:
         self.filter_state = np.zeros(n)
         self.filter_aux = np.zeros(n)
         self.step = 0
-        self.noise_state = seed_state(stream_seed(seed, "noise"))
+        # the kernel's generators, one padded row per work block; noise_state is the state proper
+        self._noise_generators = np.zeros((n_blocks(n), PADDED_WORDS), dtype=np.uint64)
+        self.noise_state = self._noise_generators[:, :4]
+        self.noise_state[...] = block_states(stream_seed(seed, "noise"), n_blocks(n))
         # the kernel's bundles (views of the arrays above and of the network's)
         neurons = network.neurons
         self._integration = Integration(network.dt_ms, SCHEME_CODES[network.scheme])
@@ -145,7 +170,7 @@ class Simulation:
         self._synapses = Synapses(dense is not None, conn.indptr, conn.indices, conn.weights,
                                   dense if dense is not None else np.zeros((0, 0)), network.synapse.code,
                                   decay1, decay2, jump)
-        self._noise = NoiseSource(network.noise_std, network.has_noise, self.noise_state, ZIGGURAT_K, ZIGGURAT_W,
+        self._noise = NoiseSource(network.noise_std, network.has_noise, self._noise_generators, ZIGGURAT_K, ZIGGURAT_W,
                                   ZIGGURAT_F)
         if spike_buffer_events is None:
             spike_buffer_events = max(4 * n, n * self.chunk_steps // 20 + 4 * n)
@@ -159,6 +184,45 @@ class Simulation:
         self._scratch = Scratch(np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int32))
         if readouts is not None:
             readouts.allocate_chunk_buffers(self.chunk_steps)
+        self.threads = resolve_threads(threads, n)
+        self._shared = self._thread_shared()
+        self._pool = None
+
+    def _thread_shared(self) -> ThreadShared:
+        n, n_threads = self.network.n_neurons, self.threads
+        bounds = thread_bounds(n, n_threads)
+        conn = self.network.connectivity
+        if conn.dense_weights is not None:
+            row_split = np.zeros((n_threads + 1, 0), dtype=np.int64)
+        else:
+            indptr = conn.indptr.astype(np.int64)
+            row_split = np.empty((n_threads + 1, n), dtype=np.int64)
+            row_split[0], row_split[n_threads] = indptr[:-1], indptr[1:]
+            if n_threads > 1:
+                rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+                key = rows * n + conn.indices
+                if key.size and np.any(np.diff(key) <= 0):
+                    raise ValueError("threads > 1 needs each connectivity row's postsynaptic indices strictly "
+                                     "ascending (as build_connectivity makes them)")
+                for t in range(1, n_threads):
+                    row_split[t] = np.searchsorted(key, np.arange(n, dtype=np.int64) * n + bounds[t])
+        n_units = self.readouts.n_units if self.readouts is not None else 0
+        n_banks = self.readouts.bank.traces.shape[0] if self.readouts is not None else 0
+        return ThreadShared(np.zeros(SYNC_LENGTH, dtype=np.int64), bounds, row_split,
+                            np.zeros((n_threads, PADDED_WORDS), dtype=np.int64),
+                            np.full((n_threads, PADDED_WORDS), -1, dtype=np.int64),
+                            np.zeros(n, dtype=np.int32), np.zeros((n_units, n_banks * n_blocks(n))))
+
+    def close(self) -> None:
+        """Stop the kernel's thread pool (it restarts if the simulation runs again)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     # ------------------------------------------------------------------ running
     def run(self, n_steps: int | None = None, duration_ms: float | None = None,
@@ -232,10 +296,10 @@ class Simulation:
             if readouts is not None:
                 readout_state = readouts.kernel_state(signals, done)
             n_stored = readouts.store.n_stored if readouts is not None else 0
-            result = simulate_chunk(
-                count - done, self.step, self._integration, self._neuron_params, self._state, self._synapses,
-                ExternalDrive(signal[done:], external.indptr, external.indices, external.gains), self._noise,
-                self._spikes, self._traces, self._scratch, readout_state, BufferCounts(0, 0, 0, n_stored))
+            args = (count - done, self.step, self._integration, self._neuron_params, self._state, self._synapses,
+                    ExternalDrive(signal[done:], external.indptr, external.indices, external.gains), self._noise,
+                    self._spikes, self._traces, self._scratch, readout_state, BufferCounts(0, 0, 0, n_stored))
+            result = self._call_kernel(args)
             counts = result.counts
             self.recorder.write_spikes(self._spikes.steps[:counts.spikes], self._spikes.ids[:counts.spikes])
             self.recorder.write_traces(self._traces.steps[:counts.traces], self._traces.v[:counts.traces],
@@ -266,6 +330,30 @@ class Simulation:
         if readouts is not None:
             readouts.flush_rls()
         self.recorder.mark("running", "", self.step)
+
+    def _call_kernel(self, args):
+        """One chunk: the kernel on this thread and, with threads, on the pool's threads at once."""
+        shared = self._shared
+        shared.sync[:] = 0
+        if self.threads == 1:
+            return simulate_chunk(0, shared, *args)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="reservoir-kernel")
+        others = [self._pool.submit(_kernel_thread, t, shared, args) for t in range(1, self.threads)]
+        try:
+            result = simulate_chunk(0, shared, *args)
+        except BaseException:
+            shared.sync[SYNC_ABORT] = 1  # the others leave their barriers and return
+            for future in others:
+                future.exception()
+            raise
+        for future in others:
+            failure = future.exception()
+            if failure is not None:
+                raise failure
+        if result.status == STATUS_ABORTED:  # pragma: no cover - only after a failure raised above
+            raise RuntimeError("a kernel thread aborted the chunk")
+        return result
 
     def reset_state(self) -> None:
         """Reset the network (``v``, ``u`` to their initial values, synaptic filters and readout
@@ -363,8 +451,15 @@ class Simulation:
             if saved_parts != set(self.attached):
                 raise ValueError(f"{path} holds the state of {sorted(saved_parts)}, this simulation has "
                                  f"{sorted(self.attached)} attached")
-            for name in ("v", "u", "filter_state", "filter_aux", "noise_state"):
+            for name in ("v", "u", "filter_state", "filter_aux"):
                 getattr(self, name)[:] = f[f"state/{name}"][:]
+            saved_noise = f["state/noise_state"][()]
+            if saved_noise.size != self.noise_state.size:
+                raise FileFormatError(
+                    f"{path} holds {saved_noise.size // 4} noise generator(s) for a network that draws from "
+                    f"{self.noise_state.shape[0]} (one per work block of neurons): it does not belong to this "
+                    "network; rerun from the start")
+            self.noise_state[...] = saved_noise.reshape(self.noise_state.shape)
             if self.readouts is not None:
                 self.readouts.set_state({name: ds[()] for name, ds in f["readouts"].items()})
             for part, obj in self.attached.items():

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from reservoir import Simulation
-from reservoir.fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, fill_standard_normal, seed_state
+from reservoir import fastrng
+from reservoir.fastrng import ZIGGURAT_F, ZIGGURAT_K, ZIGGURAT_W, block_states
+from reservoir.parallel import WORK_BLOCK_NEURONS, n_blocks
 from reservoir.rng import stream_seed
 
 from .helpers import drive, small_network
@@ -23,13 +25,23 @@ CASES = [
 ]
 
 
-def _compare(network, n_steps, ext, kernel_mode, chunk_steps=37):
-    noise = None
-    if network.has_noise:
-        # the engine's noise stream (xoshiro256++ ziggurat, tested on its own in test_fastrng.py)
-        noise = np.empty((n_steps, network.n_neurons))
-        fill_standard_normal(seed_state(stream_seed(11, "noise")), noise, ZIGGURAT_K, ZIGGURAT_W, ZIGGURAT_F)
-    sim = Simulation(network, ext, seed=11, trace_ids=[0, 5], trace_every_steps=3, chunk_steps=chunk_steps)
+def engine_noise(seed, n_steps, n_neurons):
+    """The engine's noise, ``(n_steps, n_neurons)``: each work block of neurons drawn from its own
+    xoshiro256++ ziggurat stream (tested on its own in test_fastrng.py), step-major within the block."""
+    noise = np.empty((n_steps, n_neurons))
+    states = block_states(stream_seed(seed, "noise"), n_blocks(n_neurons))
+    for j, state in enumerate(states):
+        block = np.empty((n_steps, min(WORK_BLOCK_NEURONS, n_neurons - j * WORK_BLOCK_NEURONS)))
+        # looked up at call time: the interpreted test replaces the module's kernels
+        fastrng.fill_standard_normal(state, block, ZIGGURAT_K, ZIGGURAT_W, ZIGGURAT_F)
+        noise[:, j * WORK_BLOCK_NEURONS:j * WORK_BLOCK_NEURONS + block.shape[1]] = block
+    return noise
+
+
+def _compare(network, n_steps, ext, kernel_mode, chunk_steps=37, threads=1):
+    noise = engine_noise(11, n_steps, network.n_neurons) if network.has_noise else None
+    sim = Simulation(network, ext, seed=11, trace_ids=[0, 5], trace_every_steps=3, chunk_steps=chunk_steps,
+                     threads=threads)
     sim.run(n_steps=n_steps)
     twin = naive_simulate(network, n_steps, ext, noise, trace_ids=[0, 5], trace_every=3)
     rec = sim.recorder
@@ -51,6 +63,14 @@ def test_kernel_matches_numpy_twin(model, scheme, synapse, storage, noise, kerne
     if model == "izhikevich2007":  # the 2007 preset's 1000 pA bias already drives it
         amplitude = 200.0
     _compare(network, n_steps, drive(network, n_steps, amplitude), kernel_mode)
+
+
+@pytest.mark.parametrize("storage", ["sparse", "dense"])
+def test_threaded_kernel_of_several_work_blocks_matches_numpy_twin(storage):
+    """2500 neurons: three work blocks, three noise streams, three threads."""
+    network = small_network("izhikevich2003", "euler", "exponential", storage, noise=3.0, n_neurons=2500,
+                            probability=0.02)
+    _compare(network, 120, drive(network, 120, 12.0), "compiled", threads=3)
 
 
 def test_dense_and_sparse_storage_agree():

@@ -106,6 +106,19 @@ class _HelpFormatter(argparse.HelpFormatter):
         return text
 
 
+def _threads(text: str):
+    """``--threads``: ``auto`` or a positive integer."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reservoir",
@@ -146,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the run in DIR from its checkpoint (other options are ignored)")
     sim.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
     sim.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sim.add_argument("--threads", type=_threads, default=None, metavar="N|auto",
+                     help=("threads of the compiled kernel (default: the configuration's, 'auto'); the results are "
+                           "the same for every count; also applies to --resume"))
 
     run = commands.add_parser(
         "run", help="run an experiment file (readouts learning on a task)",
@@ -165,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=("continue the interrupted run in DIR from its checkpoint (written by ctrl-C, or every "
                            "checkpoint_every_ms); the other arguments are ignored"))
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--threads", type=_threads, default=None, metavar="N|auto",
+                     help=("threads of the compiled kernel (default: the experiment's, 'auto'); the results are the "
+                           "same for every count; also applies to --resume"))
 
     presets = commands.add_parser("presets", help="list the presets",
                                   description="List the presets with a one-line description.")
@@ -196,6 +215,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("integration", "dt_ms"): args.dt_ms,
         ("integration", "scheme"): args.scheme,
         ("checkpoint_every_ms",): args.checkpoint_every_ms,
+        ("threads",): args.threads,
     }
     if args.connection_probability is not None:
         flags[("network", "connectivity", "probability")] = args.connection_probability
@@ -244,12 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = args.subparser
     try:
         if args.command == "run" and args.resume is not None:
-            metrics = resume(args.resume, progress=not args.no_progress)
+            metrics = resume(args.resume, progress=not args.no_progress, threads=args.threads)
             out = args.resume
         elif args.command == "run":
             metrics, out = _run_experiment(args, sub)
         elif args.resume is not None:
-            metrics = resume(args.resume, progress=not args.no_progress)
+            metrics = resume(args.resume, progress=not args.no_progress, threads=args.threads)
             out = args.resume
         else:
             if args.out is None:
@@ -328,6 +348,8 @@ def _run_experiment(args: argparse.Namespace, sub: argparse.ArgumentParser):
         sub.error(f"argument --set: {error}")
     if args.seed is not None:
         overrides["seed"] = args.seed
+    if args.threads is not None:
+        overrides["threads"] = args.threads
     config = load_experiment(args.experiment, overrides)
     out = args.out or f"runs/{config.name}-seed{config.seed}"
     return run_experiment(config, out, progress=not args.no_progress, overwrite=args.overwrite), out

@@ -95,16 +95,18 @@ def prepare(config: SimulationConfig) -> Prepared:
     return Prepared(network, readouts, task, external_input, teacher)
 
 
-def make_simulation(config: SimulationConfig, prepared: Prepared, recorder=None, progress: bool = False) -> Simulation:
+def make_simulation(config: SimulationConfig, prepared: Prepared, recorder=None, progress: bool = False,
+                    threads=None) -> Simulation:
     """The :class:`~reservoir.simulation.Simulation` of a prepared configuration, with its task
-    attached to the checkpoints."""
+    attached to the checkpoints (``threads``: replaces the configuration's thread count)."""
     network = prepared.network
     chunk_steps = max(1, int(round(config.chunk_ms / config.integration.dt_ms)))
     sim = Simulation(network, prepared.external_input, seed=config.seed, recorder=recorder,
                      trace_ids=config.recording.trace_neurons,
                      trace_every_steps=config.recording.trace_every_steps,
                      chunk_steps=min(chunk_steps, max(1, 4_000_000 // network.n_neurons)), progress=progress,
-                     readouts=prepared.readouts, teacher=prepared.teacher)
+                     readouts=prepared.readouts, teacher=prepared.teacher,
+                     threads=config.threads if threads is None else threads)
     sim.attach("task", prepared.task)
     return sim
 
@@ -168,8 +170,10 @@ def run_status(out_dir) -> str:
         return "damaged"
 
 
-def resume(out_dir, progress: bool = True) -> dict:
-    """Continue the run in ``out_dir`` from its ``checkpoint.h5`` to the configured duration.
+def resume(out_dir, progress: bool = True, threads=None) -> dict:
+    """Continue the run in ``out_dir`` from its ``checkpoint.h5`` to the configured duration
+    (with ``threads``: that many kernel threads instead of the configuration's; the results do not
+    depend on it).
 
     The run file is cut back to what the checkpoint covers, so the finished folder is the one
     an uninterrupted run writes (same datasets)."""
@@ -186,7 +190,7 @@ def resume(out_dir, progress: bool = True) -> dict:
             raise RunFolderError(f"cannot resume {out}: the run is complete")
         config = validate_run_config(tomllib.loads((out / CONFIG_FILE).read_text()))
         prepared = prepare(config)
-        sim = make_simulation(config, prepared)
+        sim = make_simulation(config, prepared, threads=threads)
         counts = sim.load_checkpoint(out / CHECKPOINT_FILE)
         (out / METRICS_FILE).unlink(missing_ok=True)
         recorder = make_recorder(config, out, prepared, resume=counts)

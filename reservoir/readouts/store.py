@@ -1,7 +1,7 @@
 """Offline consolidation: the windows a trial stores, the windows waiting for replay, and when to replay.
 
-While the task's ``store`` signal is on, the kernel appends each step's features and the
-eligibility row of one set (:class:`StoreBuffer`) to the store's buffer. Between trials the task
+While the task's ``store`` signal is on, the kernel appends each step's features, the
+eligibility row of one set and the units' outputs (:class:`StoreBuffer`) to the store's buffer. Between trials the task
 hands the trial over (:meth:`ConsolidationStore.collect`): the stored window joins the pending
 windows, and the store says when they are due for replay: after every trial (``replay``) or
 every ``batch_every_trials`` trials (``batch_replay``). The replay itself is the rule's
@@ -26,6 +26,8 @@ class StoreBuffer(NamedTuple):
     steps: np.ndarray
     eligibility_set: int
     """The eligibility set whose rows are stored (-1: store the features)."""
+    outputs: np.ndarray
+    """``(capacity, K)`` every unit's output ``z`` at each stored step (before any replay of it)."""
 
 
 Window = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -44,13 +46,16 @@ class ConsolidationStore:
         The eligibility set of the replayed units.
     consolidation : ConsolidationConfig
         Their group's schedule (``replay`` or ``batch_replay``) and number of replays.
+    n_units : int
+        Readout units (their outputs are stored with each row).
     """
 
     def __init__(self, capacity_steps: int, n_features: int, eligibility_set: int,
-                 consolidation: ConsolidationConfig | None = None):
+                 consolidation: ConsolidationConfig | None = None, n_units: int = 0):
         self.consolidation = consolidation if consolidation is not None else ConsolidationConfig()
         self.buffer = StoreBuffer(np.zeros((capacity_steps, n_features)), np.zeros((capacity_steps, n_features)),
-                                  np.zeros(capacity_steps, dtype=np.int64), int(eligibility_set))
+                                  np.zeros(capacity_steps, dtype=np.int64), int(eligibility_set),
+                                  np.zeros((capacity_steps, n_units)))
         self.n_stored = 0
         self.pending: list[Window] = []
 
@@ -66,6 +71,11 @@ class ConsolidationStore:
         """The rows stored since the last :meth:`take_window` (views)."""
         n = self.n_stored
         return self.buffer.steps[:n], self.buffer.features[:n], self.buffer.eligibility[:n]
+
+    def window_outputs(self) -> np.ndarray:
+        """``(T, K)`` the units' outputs at the rows stored since the last :meth:`take_window`
+        (a view): what each unit answered during the trial, before any replay of it."""
+        return self.buffer.outputs[:self.n_stored]
 
     def take_window(self) -> Window:
         """The stored rows (copies), and empty the buffer."""
@@ -103,7 +113,7 @@ class ConsolidationStore:
                                               np.zeros((0, self.n_features))))]
         steps, features, eligibility = self.window()
         return {"stored_steps": steps, "stored_features": features, "stored_eligibility": eligibility,
-                "pending_steps": pending[0], "pending_features": pending[1], "pending_eligibility": pending[2]}
+                "stored_outputs": self.window_outputs(), "pending_steps": pending[0], "pending_features": pending[1], "pending_eligibility": pending[2]}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         n = len(state["stored_steps"])
@@ -112,6 +122,7 @@ class ConsolidationStore:
         self.buffer.steps[:n] = state["stored_steps"]
         self.buffer.features[:n] = state["stored_features"]
         self.buffer.eligibility[:n] = state["stored_eligibility"]
+        self.buffer.outputs[:n] = state["stored_outputs"]
         self.n_stored = n
         pending = (np.asarray(state["pending_steps"]), np.asarray(state["pending_features"]),
                    np.asarray(state["pending_eligibility"]))

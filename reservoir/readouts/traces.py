@@ -45,19 +45,27 @@ def trace_bank(filters: Sequence[SynapticFilter], n_neurons: int, dt_ms: float) 
 @njit(cache=True)
 def trace_bank_step(bank, fired, n_fired, dt_ms):
     """Advance every trace by one step in which the neurons ``fired[:n_fired]`` spiked."""
+    trace_bank_range(bank, fired, 0, n_fired, 0, bank.traces.shape[1], dt_ms)
+
+
+@njit(cache=True)
+def trace_bank_range(bank, fired, first, n_fired, start, stop, dt_ms):
+    """:func:`trace_bank_step` for the neurons ``[start, stop)``, which spiked as listed in
+    ``fired[first:first + n_fired]`` (all of them in that range)."""
     traces, traces_aux, kind, jump = bank.traces, bank.traces_aux, bank.kind, bank.jump
-    n_banks, n = traces.shape
-    for b in range(n_banks):
+    for b in range(traces.shape[0]):
         d1 = bank.decay_primary[b]
+        mine = traces[b, start:stop]  # a view: loops over range(start, stop) do not vectorise
         if kind[b] == 1:
-            for i in range(n):
-                traces[b, i] = traces[b, i] * d1
-            for f in range(n_fired):
+            for i in range(mine.shape[0]):
+                mine[i] = mine[i] * d1
+            for f in range(first, first + n_fired):
                 traces[b, fired[f]] += jump[b]
         else:
             d2 = bank.decay_secondary[b]
-            for i in range(n):
-                traces[b, i] = traces[b, i] * d1 + traces_aux[b, i] * dt_ms
-                traces_aux[b, i] = traces_aux[b, i] * d2
-            for f in range(n_fired):
+            mine_aux = traces_aux[b, start:stop]
+            for i in range(mine.shape[0]):
+                mine[i] = mine[i] * d1 + mine_aux[i] * dt_ms
+                mine_aux[i] = mine_aux[i] * d2
+            for f in range(first, first + n_fired):
                 traces_aux[b, fired[f]] += jump[b]

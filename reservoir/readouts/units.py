@@ -93,9 +93,9 @@ class Readouts:
             first = self._group(int(replayed[0]))
             self.store = ConsolidationStore(config.store_capacity_steps, self.n_features,
                                             int(self.three_factor.eligibility_of[replayed[0]]),
-                                            first.three_factor.consolidation)
+                                            first.three_factor.consolidation, self.n_units)
         else:
-            self.store = ConsolidationStore(0, self.n_features, -1)
+            self.store = ConsolidationStore(0, self.n_features, -1, n_units=self.n_units)
         self.seed = seed
         self.protection_config = config.protection
         protected = hlop.unit_mask(k, self.group_slices, config.protection.groups)
@@ -257,7 +257,8 @@ class Readouts:
         targets = np.ascontiguousarray(targets, dtype=np.float64).reshape(len(features), self.n_units)
         gates = np.ones_like(targets) if gates is None else np.ascontiguousarray(gates, dtype=np.float64)
         tf.replay(self.weights, np.ascontiguousarray(features), np.ascontiguousarray(eligibility), targets, gates,
-                  np.asarray(units, dtype=np.int64), self.three_factor, self.rectify, self.dt_ms, int(n_replay))
+                  np.asarray(units, dtype=np.int64), self.three_factor, self.rectify, self.dt_ms, int(n_replay),
+                  self.n_neurons)
 
     def consolidate(self, teacher: Teacher, trial_index: int) -> None:
         """End of trial ``trial_index``: hand its stored window to the store and replay the

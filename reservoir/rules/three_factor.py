@@ -79,6 +79,9 @@ import numpy as np
 from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..parallel import WORK_BLOCK_NEURONS
+from ..simd import lane_sums
+
 GATE_CODES = {"window": 0, "surprise": 1, "selective": 2}
 
 
@@ -212,9 +215,16 @@ class ThreeFactorState(NamedTuple):
     output_history: np.ndarray
     """``(K, H)`` each unit's last ``H`` outputs (a ring; ``H = 1`` when no unit has a lead)."""
     eligibility_history: np.ndarray
-    """``(S, H, F)`` each set's last ``H`` eligibility rows (``(S, 0, F)`` when no unit has a lead)."""
+    """``(S, H, F)`` each set's last ``H`` eligibility rows (``(S, 0, F)`` when no unit has a lead);
+    kept only for the sets of units with a lead (:attr:`history_sets`), the others stay zero."""
+    history_sets: np.ndarray
+    """The eligibility sets whose rows enter the ring (those of units with a prediction lead)."""
     history_position: np.ndarray
     """``(1,)`` the ring slot of the current step."""
+    unit_scale: np.ndarray
+    """``(K,)`` scratch of :func:`plan_updates`: each unit's step size this step (not state)."""
+    unit_slot: np.ndarray
+    """``(K,)`` scratch of :func:`plan_updates`: the eligibility row each unit learns from (not state)."""
 
 
 def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_of, n_features: int,
@@ -267,7 +277,73 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
         bias=np.zeros(n_units), bias_learning_rate=bias_rate, lead_steps=lead,
         output_history=np.zeros((n_units, ring)),
         eligibility_history=np.zeros((n_sets, ring if ring > 1 else 0, n_features)),
-        history_position=np.zeros(1, dtype=np.int64))
+        history_sets=np.array(sorted({int(eligibility_of[k]) for k in range(n_units) if lead[k] > 0}), dtype=np.int64),
+        history_position=np.zeros(1, dtype=np.int64), unit_scale=np.zeros(n_units),
+        unit_slot=np.full(n_units, UNIT_IDLE, dtype=np.int64))
+
+
+@njit(cache=True)
+def advance_statistics(decay, mean_decay, weight):
+    """The once-per-step part of :func:`update_eligibility`: each set's total weight of the steps
+    its running statistics have seen, ``weight[s] <- weight[s] mean_decay[s] + (1 - mean_decay[s])``
+    (sets without running statistics keep theirs)."""
+    for s in range(decay.shape[0]):
+        if mean_decay[s] != 1.0:
+            weight[s] = weight[s] * mean_decay[s] + (1.0 - mean_decay[s])
+
+
+@njit(cache=True)
+def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
+                      start, stop):
+    """The per-feature part of :func:`update_eligibility` for features ``[start, stop)`` (after
+    :func:`advance_statistics` of this step). One loop per (centring, normalisation) case, each
+    free of branches so that it vectorises; the loops run over views of the range (a loop over
+    ``range(start, stop)`` keeps Numba's negative-index wrap and does not vectorise)."""
+    x_all = features[start:stop]
+    n_range = x_all.shape[0]
+    for s in range(eligibility.shape[0]):
+        keep = decay[s]
+        gain = 1.0 - keep
+        if post_unit[s] >= 0:
+            gain = gain * z[post_unit[s]]
+        row = eligibility[s, start:stop]
+        if mean_decay[s] == 1.0:
+            for f in range(n_range):
+                row[f] = row[f] * keep + gain * x_all[f]
+            continue
+        m, v = mean[s, start:stop], power[s, start:stop]
+        stay = mean_decay[s]
+        take = 1.0 - stay
+        unbias = 1.0 / weight[s]
+        eps = floor[s]
+        if centre[s] and eps > 0.0:
+            for f in range(n_range):
+                x = x_all[f]
+                m[f] = m[f] * stay + take * x
+                d = x - m[f] * unbias
+                v[f] = v[f] * stay + take * d * d
+                row[f] = row[f] * keep + gain * (d / (eps + v[f] * unbias))
+        elif centre[s]:
+            for f in range(n_range):
+                x = x_all[f]
+                m[f] = m[f] * stay + take * x
+                d = x - m[f] * unbias
+                v[f] = v[f] * stay + take * d * d
+                row[f] = row[f] * keep + gain * d
+        elif eps > 0.0:
+            for f in range(n_range):
+                x = x_all[f]
+                m[f] = m[f] * stay + take * x
+                d = x - m[f] * unbias
+                v[f] = v[f] * stay + take * d * d
+                row[f] = row[f] * keep + gain * (x / (eps + v[f] * unbias))
+        else:
+            for f in range(n_range):
+                x = x_all[f]
+                m[f] = m[f] * stay + take * x
+                d = x - m[f] * unbias
+                v[f] = v[f] * stay + take * d * d
+                row[f] = row[f] * keep + gain * x
 
 
 @njit(cache=True)
@@ -276,34 +352,13 @@ def update_eligibility(eligibility, decay, post_unit, features, z, mean, power, 
     ``u`` the presynaptic factor of set ``s`` (the module docstring): first the running mean
     ``m`` and power ``v`` take the step's features (when ``mean_decay[s] < 1``; both are
     divided by ``weight[s]``, the total weight of the steps they have seen), then ``u = x - m``
-    (``centre[s]``) or ``x``, divided by ``floor[s] + v`` when ``floor[s] > 0``."""
-    n_sets, n_features = eligibility.shape
-    for s in range(n_sets):
-        keep = decay[s]
-        gain = 1.0 - keep
-        if post_unit[s] >= 0:
-            gain = gain * z[post_unit[s]]
-        row = eligibility[s]
-        if mean_decay[s] == 1.0:
-            for f in range(n_features):
-                row[f] = row[f] * keep + gain * features[f]
-            continue
-        m, v = mean[s], power[s]
-        stay = mean_decay[s]
-        take = 1.0 - stay
-        weight[s] = weight[s] * stay + take
-        unbias = 1.0 / weight[s]
-        subtract = centre[s]
-        eps = floor[s]
-        for f in range(n_features):
-            x = features[f]
-            m[f] = m[f] * stay + take * x
-            d = x - m[f] * unbias
-            v[f] = v[f] * stay + take * d * d
-            u = d if subtract else x
-            if eps > 0.0:
-                u = u / (eps + v[f] * unbias)
-            row[f] = row[f] * keep + gain * u
+    (``centre[s]``) or ``x``, divided by ``floor[s] + v`` when ``floor[s] > 0``.
+
+    The same arithmetic as :func:`advance_statistics` followed by :func:`eligibility_range` over
+    all features, which is how the multi-threaded kernel runs it (one range per thread)."""
+    advance_statistics(decay, mean_decay, weight)
+    eligibility_range(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
+                      0, features.shape[0])
 
 
 @njit(cache=True)
@@ -323,15 +378,90 @@ def unit_gate(k, window_gate, error, gate_kind, threshold, group_of, z):
 @njit(cache=True)
 def apply_update(row, eligibility_row, scale, decay_step, w_min, w_max):
     """``w <- clip(w + scale E - decay_step w, w_min, w_max)`` for one unit (bounds may be inf)."""
-    for f in range(row.shape[0]):
-        w = row[f] + scale * eligibility_row[f]
+    apply_update_range(row, eligibility_row, scale, decay_step, w_min, w_max, 0, row.shape[0])
+
+
+@njit(cache=True)
+def apply_update_range(row, eligibility_row, scale, decay_step, w_min, w_max, start, stop):
+    """:func:`apply_update` on the weights ``[start, stop)``."""
+    weights, tags = row[start:stop], eligibility_row[start:stop]
+    for f in range(weights.shape[0]):
+        w = weights[f] + scale * tags[f]
         if decay_step != 0.0:
-            w = w - decay_step * row[f]
+            w = w - decay_step * weights[f]
         if w < w_min:
             w = w_min
         elif w > w_max:
             w = w_max
-        row[f] = w
+        weights[f] = w
+
+
+UNIT_IDLE = -2
+""":func:`plan_updates`: the unit does not learn this step."""
+UNIT_LIVE_ROW = -1
+""":func:`plan_updates`: the unit learns from the current eligibility row."""
+
+
+@njit(cache=True)
+def plan_updates(z, targets_row, gates_row, units, rule, dt_ms, unit_scale, unit_slot):
+    """The once-per-step part of :func:`three_factor_step`: the outputs enter their ring, each
+    listed unit's error and gate are evaluated and its bias learns; ``unit_scale[k]`` receives
+    ``eta g error dt`` and ``unit_slot[k]`` the ring slot of the eligibility row it learns from
+    (:data:`UNIT_LIVE_ROW`: the current row; :data:`UNIT_IDLE`: the gate is shut). Returns the
+    ring slot this step's eligibility rows go to (-1: no ring), and advances the ring position."""
+    gate_kind, threshold, group_of = rule.gate_kind, rule.surprise_threshold, rule.group_of
+    learning_rate = rule.learning_rate
+    bias, bias_rate, lead = rule.bias, rule.bias_learning_rate, rule.lead_steps
+    outputs_past, position = rule.output_history, rule.history_position
+    ring = outputs_past.shape[1]
+    now = position[0]
+    slot_now = -1
+    if ring > 1:
+        for k in range(z.shape[0]):
+            outputs_past[k, now] = z[k]
+        slot_now = now
+        position[0] = (now + 1) % ring
+    for k in range(unit_slot.shape[0]):
+        unit_slot[k] = UNIT_IDLE
+    for idx in range(units.shape[0]):
+        k = units[idx]
+        if lead[k] > 0:
+            then = (now - lead[k]) % ring
+            error = targets_row[k] - outputs_past[k, then]
+            slot = then
+        else:
+            error = targets_row[k] - z[k]
+            slot = UNIT_LIVE_ROW
+        g = unit_gate(k, gates_row[k], error, gate_kind[k], threshold[k], group_of, z)
+        if g == 0.0:
+            continue
+        unit_scale[k] = learning_rate[k] * g * error * dt_ms
+        unit_slot[k] = slot
+        bias[k] += bias_rate[k] * g * error * dt_ms
+    return slot_now
+
+
+@njit(cache=True)
+def updates_range(weights, rule, dt_ms, units, unit_scale, unit_slot, slot_now, start, stop):
+    """The per-feature part of :func:`three_factor_step` for features ``[start, stop)``, as
+    planned by :func:`plan_updates`: the eligibility rows enter the ring slot ``slot_now``, and
+    each learning unit's weights move."""
+    eligibility, eligibility_of = rule.eligibility, rule.eligibility_of
+    weight_decay, w_min, w_max = rule.weight_decay_per_ms, rule.weight_min, rule.weight_max
+    rows_past = rule.eligibility_history
+    if slot_now >= 0:
+        for index in range(rule.history_sets.shape[0]):
+            s = rule.history_sets[index]
+            past, row = rows_past[s, slot_now, start:stop], eligibility[s, start:stop]
+            for f in range(row.shape[0]):
+                past[f] = row[f]
+    for idx in range(units.shape[0]):
+        k = units[idx]
+        slot = unit_slot[k]
+        if slot == UNIT_IDLE:
+            continue
+        row = eligibility[eligibility_of[k]] if slot == UNIT_LIVE_ROW else rows_past[eligibility_of[k], slot]
+        apply_update_range(weights[k], row, unit_scale[k], weight_decay[k] * dt_ms, w_min[k], w_max[k], start, stop)
 
 
 @njit(cache=True)
@@ -339,79 +469,65 @@ def three_factor_step(weights, z, targets_row, gates_row, units, rule, dt_ms):
     """One online update of the listed three-factor ``units`` (outputs ``z`` already computed,
     eligibility already updated); ``rule`` is the :class:`ThreeFactorState`. With prediction
     leads, the step's outputs and eligibility rows first enter the rings, and a unit with lead
-    ``h`` learns from its output and eligibility ``h`` steps back."""
-    # the bundle's arrays taken out once, not at every access inside the loop (which costs a
-    # reference-count update each time)
-    gate_kind, threshold, group_of = rule.gate_kind, rule.surprise_threshold, rule.group_of
-    learning_rate, eligibility, eligibility_of = rule.learning_rate, rule.eligibility, rule.eligibility_of
-    weight_decay, w_min, w_max = rule.weight_decay_per_ms, rule.weight_min, rule.weight_max
-    bias, bias_rate, lead = rule.bias, rule.bias_learning_rate, rule.lead_steps
-    outputs_past, rows_past, position = rule.output_history, rule.eligibility_history, rule.history_position
-    ring = outputs_past.shape[1]
-    now = position[0]
-    if ring > 1:
-        for k in range(z.shape[0]):
-            outputs_past[k, now] = z[k]
-        for s in range(eligibility.shape[0]):
-            past, row = rows_past[s, now], eligibility[s]
-            for f in range(row.shape[0]):
-                past[f] = row[f]
-        position[0] = (now + 1) % ring
-    for idx in range(units.shape[0]):
-        k = units[idx]
-        if lead[k] > 0:
-            then = (now - lead[k]) % ring
-            error = targets_row[k] - outputs_past[k, then]
-            row = rows_past[eligibility_of[k], then]
-        else:
-            error = targets_row[k] - z[k]
-            row = eligibility[eligibility_of[k]]
-        g = unit_gate(k, gates_row[k], error, gate_kind[k], threshold[k], group_of, z)
-        if g == 0.0:
-            continue
-        scale = learning_rate[k] * g * error * dt_ms
-        apply_update(weights[k], row, scale, weight_decay[k] * dt_ms, w_min[k], w_max[k])
-        bias[k] += bias_rate[k] * g * error * dt_ms
+    ``h`` learns from its output and eligibility ``h`` steps back.
+
+    :func:`plan_updates` then :func:`updates_range` over all features (the multi-threaded kernel
+    runs the second over one range per thread)."""
+    unit_scale, unit_slot = rule.unit_scale, rule.unit_slot
+    slot_now = plan_updates(z, targets_row, gates_row, units, rule, dt_ms, unit_scale, unit_slot)
+    updates_range(weights, rule, dt_ms, units, unit_scale, unit_slot, slot_now, 0, weights.shape[1])
 
 
 @njit(cache=True)
-def readout_value(row, features, offset, rectify):
-    """``w . x + offset`` (the unit's bias), ``w . x`` summed in 8 interleaved partial sums (a fixed order, so results are
-    reproducible, and independent chains, so the loop is fast), then optionally rectified.
+def block_dot(row, features, start, stop):
+    """``row[start:stop] . features[start:stop]`` in 8 interleaved partial sums (a fixed order,
+    so results are reproducible, and independent chains, so the loop is fast), combined as
+    ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``; the remainder of fewer than 8 entries
+    joins ``s0``. The lanes are one 8-wide vector loop (:func:`reservoir.simd.lane_sums`), with
+    the rounding of the scalar chains.
 
-    Measured alternative: the plain loop compiled with ``fastmath={"reassoc"}`` vectorises and
-    is 3x faster (0.39 against 1.16 us for four 1000-feature dot products), but its summation
-    order then depends on the inlining context, so the replayed update no longer equals the
-    online one bit for bit; the fixed order was kept.
+    Measured alternative: the plain loop compiled with ``fastmath={"reassoc"}`` vectorises as
+    well, but its summation order then depends on the inlining context, so the replayed update
+    no longer equals the online one bit for bit.
     """
+    s0, s1, s2, s3, s4, s5, s6, s7 = lane_sums(row, features, start, stop)
+    for f in range(stop - (stop - start) % 8, stop):
+        s0 += row[f] * features[f]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit(cache=True)
+def readout_value(row, features, offset, rectify, bank_size):
+    """``w . x + offset`` (the unit's bias), optionally rectified.
+
+    The features are banks of ``bank_size`` consecutive entries (one per neuron and trace bank),
+    each cut into blocks of :data:`reservoir.parallel.WORK_BLOCK_NEURONS`;
+    each block's :func:`block_dot` is added in bank-major, block order, then the offset. The
+    multi-threaded kernel computes the blocks' partial sums on the threads that own them and adds
+    them in the same order, so outputs do not depend on the thread count; a single block (at
+    most one block of features per bank, one bank) is exactly the plain 8-chain sum."""
     n = features.shape[0]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    head = n - n % 8
-    for f in range(0, head, 8):
-        s0 += row[f] * features[f]
-        s1 += row[f + 1] * features[f + 1]
-        s2 += row[f + 2] * features[f + 2]
-        s3 += row[f + 3] * features[f + 3]
-        s4 += row[f + 4] * features[f + 4]
-        s5 += row[f + 5] * features[f + 5]
-        s6 += row[f + 6] * features[f + 6]
-        s7 += row[f + 7] * features[f + 7]
-    for f in range(head, n):
-        s0 += row[f] * features[f]
-    total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + offset
+    total = 0.0
+    for bank_start in range(0, n, bank_size):
+        bank_stop = min(bank_start + bank_size, n)
+        for start in range(bank_start, bank_stop, WORK_BLOCK_NEURONS):
+            total += block_dot(row, features, start, min(start + WORK_BLOCK_NEURONS, bank_stop))
+    total = total + offset
     if rectify and total < 0.0:
         return 0.0
     return total
 
 
 @njit(cache=True)
-def replay(weights, stored_features, stored_eligibility, targets, gates, units, rule, rectify, dt_ms, n_replay):
+def replay(weights, stored_features, stored_eligibility, targets, gates, units, rule, rectify, dt_ms, n_replay,
+           bank_size):
     """Offline consolidation: replay a stored window ``n_replay`` times.
 
     ``stored_features`` and ``stored_eligibility`` are ``(T, F)``: the features and the
     eligibility row (of the set the store keeps) at each stored step; ``targets`` and ``gates``
     are ``(T, K)``. For each replay and step, every unit's output is recomputed from the stored
-    features and its current weights, and the online update is applied. Only ``units`` learn.
+    features and its current weights (summed as the engine does, :func:`readout_value` with the
+    features' ``bank_size``), and the online update is applied. Only ``units`` learn.
     """
     n_units = weights.shape[0]
     z = np.zeros(n_units)
@@ -422,7 +538,7 @@ def replay(weights, stored_features, stored_eligibility, targets, gates, units, 
         for t in range(stored_features.shape[0]):
             x = stored_features[t]
             for k in range(n_units):
-                z[k] = readout_value(weights[k], x, bias[k], rectify[k])
+                z[k] = readout_value(weights[k], x, bias[k], rectify[k], bank_size)
             for idx in range(units.shape[0]):
                 k = units[idx]
                 error = targets[t, k] - z[k]
@@ -438,7 +554,7 @@ def replay(weights, stored_features, stored_eligibility, targets, gates, units, 
 def online_rows(weights, z, rule, features, targets, gates, rectify, dt_ms, outputs, stored_eligibility):
     """Run the online rule over consecutive feature rows, in the engine's per-step order
     (outputs, eligibility, update); ``outputs[t]`` and ``stored_eligibility[t]`` (set 0) receive
-    each row's outputs and eligibility."""
+    each row's outputs and eligibility. The features are one bank."""
     eligibility, decay, post, units = rule.eligibility, rule.eligibility_decay, rule.eligibility_post, rule.online_units
     mean, power, mean_decay, centre, floor = (rule.feature_mean, rule.feature_power, rule.mean_decay, rule.centre,
                                               rule.normalize_floor)
@@ -447,7 +563,7 @@ def online_rows(weights, z, rule, features, targets, gates, rectify, dt_ms, outp
     for t in range(features.shape[0]):
         x = features[t]
         for k in range(weights.shape[0]):
-            z[k] = readout_value(weights[k], x, bias[k], rectify[k])
+            z[k] = readout_value(weights[k], x, bias[k], rectify[k], x.shape[0])
             outputs[t, k] = z[k]
         update_eligibility(eligibility, decay, post, x, z, mean, power, mean_decay, weight, centre, floor)
         stored_eligibility[t] = eligibility[0]
@@ -585,7 +701,7 @@ class ThreeFactorReadout:
         """Offline consolidation: replay stored feature and eligibility rows ``n_replay`` times."""
         X, Y, G = self._rows(X, Y, gates)
         replay(self.weights_, X, np.ascontiguousarray(eligibility, dtype=np.float64), Y, G, self.state_.online_units,
-               self.state_, self._rectify_units, self.dt_ms, int(n_replay))
+               self.state_, self._rectify_units, self.dt_ms, int(n_replay), X.shape[1])
         return self
 
     def predict(self, X) -> np.ndarray:
