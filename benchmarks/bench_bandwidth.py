@@ -93,7 +93,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_threads import (add_threads_argument, check_threads, configure_threads, core_check_note,  # noqa: E402
-                            engine_skip_note, engine_supports, large_network_overrides, make_simulation)
+                            large_network_overrides, make_simulation)
 
 DEFAULT_THREADS = (1, 2)
 configure_threads(default=DEFAULT_THREADS)  # before NumPy and Numba
@@ -540,8 +540,6 @@ def render(args, threads_list, memory, cache, scatter, normals, model, engine, r
         if t in engine:
             lines.append(f"- engine {t} thread(s): " + ", ".join(f"{x * per_s * 1e3:.1f}" for x in engine[t])
                          + " ms per simulated s")
-        else:
-            lines.append(f"- {engine_skip_note(t)}")
     return "\n".join(lines)
 
 
@@ -580,9 +578,6 @@ def main(argv=None) -> int:
 
     engine, engine_rates, spikes = {}, {}, None
     for t in threads_list:
-        if not engine_supports(t):
-            print(f"note: {engine_skip_note(t)}", flush=True)
-            continue
         times, run_spikes = time_engine(network, n_steps, t, args.engine_repeats)
         engine[t] = times
         engine_rates[t] = run_spikes[1].size / network.n_neurons / (n_steps * network.dt_ms / 1000.0)

@@ -85,7 +85,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_threads import (add_threads_argument, check_threads, configure_threads, core_check_note,  # noqa: E402
-                            engine_skip_note, engine_supports, large_network_overrides, make_simulation)
+                            large_network_overrides, make_simulation)
 
 configure_threads()  # before NumPy and Numba: sizes NUMBA_NUM_THREADS / OMP_NUM_THREADS from --threads
 
@@ -338,8 +338,6 @@ def render(cases: list[Case], repeats: dict, threads: list[int], quick: bool, co
         for t in threads:
             if t in case.engine:
                 notes.append(f"engine {t}T runs {', '.join(fmt_seconds(x) for x in case.engine[t][0])} s")
-            elif not engine_supports(t):
-                notes.append(engine_skip_note(t))
         if case.cython is not None:
             notes.append(f"cython loop {', '.join(fmt_seconds(x) for x in case.cython[0])} s "
                          f"(first run with compilation {case.cython[2]['compile_s']:.1f} s)")
@@ -385,9 +383,6 @@ def main(argv=None) -> int:
         repeats = {"engine": 2, "runtime": 2, "standalone": 1}
     else:
         repeats = {"engine": 5, "runtime": 5, "standalone": 3}
-    for t in threads:
-        if not engine_supports(t):
-            print(f"note: {engine_skip_note(t)}", flush=True)
     core_note = core_check_note(threads)
     if core_note:
         print(core_note, flush=True)
@@ -401,10 +396,9 @@ def main(argv=None) -> int:
             case.n_synapses = network.connectivity.n_synapses
             print(f"{case.label}: {case.n_synapses:,} synapses, {case.n_steps} steps", flush=True)
             for t in threads:
-                if engine_supports(t):
-                    case.engine[t] = time_engine(network, case.n_steps, repeats["engine"], t)
-                    print(f"  engine, {t} thread(s)        median {fmt_time(case.engine[t][0])} s, "
-                          f"rate {fmt_rate(case.engine[t][1])} Hz", flush=True)
+                case.engine[t] = time_engine(network, case.n_steps, repeats["engine"], t)
+                print(f"  engine, {t} thread(s)        median {fmt_time(case.engine[t][0])} s, "
+                      f"rate {fmt_rate(case.engine[t][1])} Hz", flush=True)
             if not args.no_cython:
                 case.cython = time_brian2_runtime(network, case.n_steps, repeats["runtime"])
                 print(f"  cython, 1 thread             median {fmt_time(case.cython[0])} s, "

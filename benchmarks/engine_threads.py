@@ -3,13 +3,11 @@
 Import this module *before* NumPy and Numba: :func:`configure_threads` reads ``--threads``
 from the command line and sizes the thread pools from it (Numba fixes the size of its pool,
 ``NUMBA_NUM_THREADS``, when it is first imported). :func:`make_simulation` builds a
-:class:`reservoir.simulation.Simulation` on ``T`` threads: it passes ``threads=T`` only when
-``T != 1``, so that ``T = 1`` also runs on an engine without the ``threads`` keyword.
+:class:`reservoir.simulation.Simulation` on ``T`` threads.
 """
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 
@@ -65,30 +63,12 @@ def check_threads(parser: argparse.ArgumentParser, threads, numba_pool: bool = F
     return sorted(set(threads))
 
 
-def engine_accepts_threads() -> bool:
-    """Whether ``Simulation`` has the ``threads`` keyword (the multi-threaded kernel)."""
-    from reservoir import Simulation
-
-    return "threads" in inspect.signature(Simulation.__init__).parameters
-
-
-def engine_supports(threads: int) -> bool:
-    return threads == 1 or engine_accepts_threads()
-
-
 def make_simulation(network, threads: int = 1, **kwargs):
-    """``Simulation(network, **kwargs)`` on ``threads`` threads (the keyword only when ``threads != 1``)."""
+    """``Simulation(network, threads=threads, **kwargs)``: an explicit count (the engine's default,
+    ``"auto"``, would put a 10,000-neuron network on every core)."""
     from reservoir import Simulation
 
-    if threads != 1:
-        if not engine_accepts_threads():
-            raise RuntimeError(f"this engine's Simulation has no threads= keyword: cannot run it on {threads} threads")
-        kwargs["threads"] = threads
-    return Simulation(network, **kwargs)
-
-
-def engine_skip_note(threads: int) -> str:
-    return f"engine not run on {threads} threads: Simulation(...) has no threads= keyword yet"
+    return Simulation(network, threads=threads, **kwargs)
 
 
 def core_check(threads: int, seconds: float = 0.3) -> float:
