@@ -114,7 +114,8 @@ class SimulationConfig(_Section):
     preset: str | None = Field(None, description="preset merged under the file's values (`reservoir presets`)")
     seed: int = Field(0, ge=0, lt=2**63, description="the run's one seed (docs/reproducibility.md)")
     duration_ms: float = Field(1000.0, gt=0.0, description="simulated time; a whole number of steps")
-    chunk_ms: float = Field(100.0, gt=0.0, description="simulated time per compiled call")
+    chunk_ms: float = Field(1000.0, gt=0.0, description="simulated time per compiled call (at most 20 million "
+                                                        "neuron-steps; the results do not depend on it)")
     threads: int | Literal["auto"] = Field(
         "auto", description="threads of the compiled kernel; every count gives the same run bit for bit "
                             "(`auto`: one per 1000 neurons, at most the cores; docs/performance.md)")

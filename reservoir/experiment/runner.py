@@ -104,7 +104,7 @@ def make_simulation(config: SimulationConfig, prepared: Prepared, recorder=None,
     sim = Simulation(network, prepared.external_input, seed=config.seed, recorder=recorder,
                      trace_ids=config.recording.trace_neurons,
                      trace_every_steps=config.recording.trace_every_steps,
-                     chunk_steps=min(chunk_steps, max(1, 4_000_000 // network.n_neurons)), progress=progress,
+                     chunk_steps=min(chunk_steps, max(1, 20_000_000 // network.n_neurons)), progress=progress,
                      readouts=prepared.readouts, teacher=prepared.teacher,
                      threads=config.threads if threads is None else threads)
     sim.attach("task", prepared.task)
