@@ -92,6 +92,8 @@ configure_threads()  # before NumPy and Numba: sizes NUMBA_NUM_THREADS / OMP_NUM
 import numpy as np  # noqa: E402
 from machine import describe, publish  # noqa: E402
 
+from reservoir.parallel import WORK_BLOCK_NEURONS, n_blocks  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -136,6 +138,9 @@ def mean_rate(n_spikes: int, n_neurons: int, duration_s: float) -> float:
 
 
 def time_engine(network, n_steps: int, repeats: int, threads: int = 1):
+    """``threads`` is capped at the network's work blocks (1024 neurons each: net.m has one, so it
+    always runs on one thread; the notes say so)."""
+    threads = min(threads, n_blocks(network.n_neurons))
     make_simulation(network, threads, seed=10_000).run(n_steps=min(n_steps, 20))  # loads (or compiles) the kernel
     times, rates = [], []
     duration_s = n_steps * network.dt_ms / 1000.0
@@ -338,6 +343,9 @@ def render(cases: list[Case], repeats: dict, threads: list[int], quick: bool, co
         for t in threads:
             if t in case.engine:
                 notes.append(f"engine {t}T runs {', '.join(fmt_seconds(x) for x in case.engine[t][0])} s")
+                if t > n_blocks(case.n_neurons):
+                    notes.append(f"engine at {t}T: N = {case.n_neurons} is {n_blocks(case.n_neurons)} work block(s) of "
+                                 f"{WORK_BLOCK_NEURONS} neurons, so it ran on {n_blocks(case.n_neurons)} thread(s)")
         if case.cython is not None:
             notes.append(f"cython loop {', '.join(fmt_seconds(x) for x in case.cython[0])} s "
                          f"(first run with compilation {case.cython[2]['compile_s']:.1f} s)")
