@@ -132,14 +132,14 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
     return n_out, n_stored, bad_unit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def readouts_split(readouts):
     """Whether the readouts run in the three phases of the multi-threaded kernel (neither
     protection nor RLS units: both need every feature at once within the step)."""
     return readouts.active and readouts.protection.method == 0 and readouts.rls.unit_stop == readouts.rls.unit_start
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def readout_phase_own(bank, weights, fired, first, n_fired, start, stop, dt_ms, partial):
     """A thread's share of a step's first phase: the trace bank of its neurons ``[start, stop)``
     (whole work blocks; ``fired[first:first + n_fired]`` their spikes), and each unit's partial
@@ -157,7 +157,7 @@ def readout_phase_own(bank, weights, fired, first, n_fired, start, stop, dt_ms, 
                 partial[k, segment] = block_dot(row, features, b * n + block_start, b * n + block_stop)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def readout_phase_serial(step, global_step, dt_ms, units, rule, teacher, outputs, store, partial, n_out, n_stored):
     """The once-per-step part, on one thread between the two parallel phases: outputs ``z`` from
     the partial sums (in :func:`readout_value`'s order), the statistics' step weight, the
@@ -200,7 +200,7 @@ def readout_phase_serial(step, global_step, dt_ms, units, rule, teacher, outputs
     return n_out, n_stored, -1, slot_now, store_row
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def readout_phase_features(bank, units, rule, store, start, stop, dt_ms, slot_now, store_row):
     """A thread's share of a step's last readout phase, over its neurons' features ``[start,
     stop)`` in every bank: eligibility (:func:`eligibility_range`), the planned weight updates

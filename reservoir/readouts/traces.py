@@ -48,7 +48,7 @@ def trace_bank_step(bank, fired, n_fired, dt_ms):
     trace_bank_range(bank, fired, 0, n_fired, 0, bank.traces.shape[1], dt_ms)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def trace_bank_range(bank, fired, first, n_fired, start, stop, dt_ms):
     """:func:`trace_bank_step` for the neurons ``[start, stop)``, which spiked as listed in
     ``fired[first:first + n_fired]`` (all of them in that range)."""

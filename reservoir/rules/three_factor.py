@@ -282,7 +282,7 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
         unit_slot=np.full(n_units, UNIT_IDLE, dtype=np.int64))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def advance_statistics(decay, mean_decay, weight):
     """The once-per-step part of :func:`update_eligibility`: each set's total weight of the steps
     its running statistics have seen, ``weight[s] <- weight[s] mean_decay[s] + (1 - mean_decay[s])``
@@ -292,7 +292,7 @@ def advance_statistics(decay, mean_decay, weight):
             weight[s] = weight[s] * mean_decay[s] + (1.0 - mean_decay[s])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
                       start, stop):
     """The per-feature part of :func:`update_eligibility` for features ``[start, stop)`` (after
@@ -381,7 +381,7 @@ def apply_update(row, eligibility_row, scale, decay_step, w_min, w_max):
     apply_update_range(row, eligibility_row, scale, decay_step, w_min, w_max, 0, row.shape[0])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def apply_update_range(row, eligibility_row, scale, decay_step, w_min, w_max, start, stop):
     """:func:`apply_update` on the weights ``[start, stop)``."""
     weights, tags = row[start:stop], eligibility_row[start:stop]
@@ -402,7 +402,7 @@ UNIT_LIVE_ROW = -1
 """:func:`plan_updates`: the unit learns from the current eligibility row."""
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def plan_updates(z, targets_row, gates_row, units, rule, dt_ms, unit_scale, unit_slot):
     """The once-per-step part of :func:`three_factor_step`: the outputs enter their ring, each
     listed unit's error and gate are evaluated and its bias learns; ``unit_scale[k]`` receives
@@ -441,7 +441,7 @@ def plan_updates(z, targets_row, gates_row, units, rule, dt_ms, unit_scale, unit
     return slot_now
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def updates_range(weights, rule, dt_ms, units, unit_scale, unit_slot, slot_now, start, stop):
     """The per-feature part of :func:`three_factor_step` for features ``[start, stop)``, as
     planned by :func:`plan_updates`: the eligibility rows enter the ring slot ``slot_now``, and
