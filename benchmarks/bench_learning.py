@@ -34,7 +34,7 @@ What is measured
     only by the readout work; the variants are interleaved within each repeat so that slow drift
     of the machine affects them alike. Reported: median seconds of wall time per simulated
     second, and the overhead: the ratio of each median to (i)'s median. Target of the issue:
-    (ii) at most 1.5x (i), on both networks.
+    (ii) at most 1.3x (i), on both networks (issue 13; issue 3 asked 1.5x on the quiet one).
 
 (b) The whole FORCE sine validation run, ``experiments/force_sine.toml`` (Nicola & Clopath 2017:
     N = 2000, dt = 0.04 ms, 15 s simulated, RLS every 20 steps from 5 s to 10 s, feedback),
@@ -96,7 +96,7 @@ FORCE_FILE = REPO / "experiments" / "force_sine.toml"
 FORCE_WARM_UP = {"duration_ms": 200.0, "task": {"learn_start_ms": 50.0, "learn_stop_ms": 150.0}}
 FORCE_QUICK = {"duration_ms": 3000.0, "task": {"learn_start_ms": 1000.0, "learn_stop_ms": 2000.0}}
 RLS_FEATURES = 2000
-TARGET_THREE_FACTOR = 1.5
+TARGET_THREE_FACTOR = 1.3  # issue 13 (was 1.5 in issue 3)
 TARGET_FORCE_S = 30.0
 
 
