@@ -415,9 +415,12 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
             own_start, own_stop = row_split[thread], row_split[thread + 1]
             for f in range(n_fired):
                 pre = fired_all[f]
-                targets, row = indices[own_start[pre]:own_stop[pre]], weights[own_start[pre]:own_stop[pre]]
-                for s in range(targets.shape[0]):  # an unsigned index: no negative-index wrap (1.7 vs 2.6 ns)
-                    syn_in[np.uint32(targets[s])] += row[s]
+                # unsigned indices: no negative-index wrap (1.7 against 2.6 ns per synapse), and no
+                # views of the rows (each view counts a reference on the shared array: atomic
+                # operations that the threads' cores pass back and forth)
+                for s in range(own_start[pre], own_stop[pre]):
+                    synapse = np.uint64(s)
+                    syn_in[np.uint32(indices[synapse])] += weights[synapse]
         # 4. synaptic filter: current = I_syn (syn_in is cleared as it is read)
         if filter_kind == 0:
             for i in range(n_mine):
