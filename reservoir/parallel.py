@@ -36,9 +36,9 @@ partial sums."""
 
 MIN_NEURONS_PER_THREAD = 1000
 """``threads = "auto"`` gives each thread at least this many neurons: the default experiment's
-2000 neurons run 1.4x faster on two threads than on one (simulation phase 27.4 -> 19.9 s on the
-2-core development machine); with smaller shares the barriers and the per-step bookkeeping
-(about 1 us per step) eat what the split saves."""
+2000 neurons run a trial's compiled call 1.7x faster on two threads than on one (20.6 -> 12.1 us
+per step on the 2-core development machine; docs/performance.md); smaller shares were not
+measured."""
 
 # layout of the int64 ``sync`` array shared by the threads (separate cache lines)
 SYNC_ARRIVED = 0
