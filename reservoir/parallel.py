@@ -36,9 +36,9 @@ partial sums."""
 
 MIN_NEURONS_PER_THREAD = 1000
 """``threads = "auto"`` gives each thread at least this many neurons: the default experiment's
-2000 neurons run a trial's compiled call 1.7x faster on two threads than on one (20.6 -> 12.1 us
-per step on the 2-core development machine; docs/performance.md); smaller shares were not
-measured."""
+2000 neurons simulate 1.3x faster on two threads than on one (`benchmarks/bench_default_run.py`
+with and without ``--set threads=1``: 29.6 -> 22.1 s; README, "Performance"); smaller shares
+were not measured."""
 
 # layout of the int64 ``sync`` array shared by the threads (separate cache lines)
 SYNC_ARRIVED = 0

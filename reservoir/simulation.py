@@ -201,13 +201,13 @@ class Simulation:
             row_split = np.empty((n_threads + 1, n), dtype=np.int64)
             row_split[0], row_split[n_threads] = indptr[:-1], indptr[1:]
             if n_threads > 1:
-                rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-                key = rows * n + conn.indices
-                if key.size and np.any(np.diff(key) <= 0):
-                    raise ValueError("threads > 1 needs each connectivity row's postsynaptic indices strictly "
-                                     "ascending (as build_connectivity makes them)")
-                for t in range(1, n_threads):
-                    row_split[t] = np.searchsorted(key, np.arange(n, dtype=np.int64) * n + bounds[t])
+                # one row at a time: no array as long as the synapses (10^7 of them at N = 10k)
+                for pre in range(n):
+                    row = conn.indices[indptr[pre]:indptr[pre + 1]]
+                    if row.size > 1 and np.any(row[1:] <= row[:-1]):
+                        raise ValueError("threads > 1 needs each connectivity row's postsynaptic indices strictly "
+                                         f"ascending (as build_connectivity makes them); row {pre} is not")
+                    row_split[1:n_threads, pre] = indptr[pre] + np.searchsorted(row, bounds[1:n_threads])
         n_units = self.readouts.n_units if self.readouts is not None else 0
         n_banks = self.readouts.bank.traces.shape[0] if self.readouts is not None else 0
         return ThreadShared(np.zeros(SYNC_LENGTH, dtype=np.int64), bounds, row_split,

@@ -1,6 +1,12 @@
+from pathlib import Path
+
 import pytest
 
 from .helpers import interpret_kernels
+
+SMALL_WHATWHEN = {"network": {"n_neurons": 300}, "readouts": {"snapshot_every_ms": 2400.0}, "duration_ms": 16 * 1200.0,
+                  "task": {"blocks": [{"name": "only", "n_trials": 16}], "test_trials": 4}}
+"""The default what/when experiment made small: 300 neurons, 16 trials, a weight snapshot every 2 trials."""
 
 
 @pytest.fixture(params=["compiled", "interpreted"])
@@ -10,3 +16,15 @@ def kernel_mode(request, monkeypatch):
     if request.param == "interpreted":
         interpret_kernels(monkeypatch)
     return request.param
+
+
+@pytest.fixture(scope="session")
+def small_whatwhen_run(tmp_path_factory):
+    """The folder of one :data:`SMALL_WHATWHEN` run, made once and shared by the analysis tests
+    (which only read it)."""
+    from reservoir.experiment import load_experiment, run_experiment
+
+    folder = tmp_path_factory.mktemp("small_whatwhen") / "ww"
+    experiment = Path(__file__).resolve().parent.parent / "experiments" / "whatwhen.toml"
+    run_experiment(load_experiment(experiment, SMALL_WHATWHEN), folder, progress=False)
+    return folder

@@ -1,6 +1,5 @@
 """The public analysis API: trial alignment, fits, geometry with its nulls, feature PCs, and the
 figure functions (each returns a figure with labelled axes, on a tiny what/when run)."""
-from pathlib import Path
 
 import matplotlib
 
@@ -19,19 +18,11 @@ from analysis.geometry import (SubspaceAngleNull, VectorAngleNull, analysis_rng,
 from analysis.trials import (align_outputs, aligned, peak_and_half_rise, response_reliability,  # noqa: E402
                              trial_onsets_ms)
 from analysis.whatwhen import WhatWhenDesign  # noqa: E402
-from reservoir.experiment import load_experiment, run_experiment  # noqa: E402
-
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
-TINY = {"network": {"n_neurons": 300}, "readouts": {"snapshot_every_ms": 2400.0}, "duration_ms": 16 * 1200.0,
-        "task": {"blocks": [{"name": "only", "n_trials": 16}], "test_trials": 4}}
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("api") / "ww"
-    run_experiment(load_experiment(EXPERIMENTS / "whatwhen.toml", TINY), folder, progress=False)
-    return folder
+def tiny_run(small_whatwhen_run):
+    return small_whatwhen_run
 
 
 # ----------------------------------------------------------------------------- nulls and angles

@@ -7,7 +7,6 @@ raster) must equal what the old way computes with every spike in memory, bit for
 """
 import json
 import tracemalloc
-from pathlib import Path
 
 import matplotlib
 
@@ -26,19 +25,11 @@ from analysis.spikes import (counts_in_bins, firing_rates_hz, population_rate_hz
                              rate_bin_edges_ms, rate_spectrum, spectral_peak_hz, tally_spikes)
 from analysis.trials import response_reliability, trial_onsets_ms  # noqa: E402
 from analysis.whatwhen import whatwhen_metrics  # noqa: E402
-from reservoir.experiment import load_experiment, run_experiment  # noqa: E402
-
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
-SMALL = {"network": {"n_neurons": 300}, "readouts": {"snapshot_every_ms": 2400.0}, "duration_ms": 16 * 1200.0,
-         "task": {"blocks": [{"name": "only", "n_trials": 16}], "test_trials": 4}}
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("lazy") / "ww"
-    run_experiment(load_experiment(EXPERIMENTS / "whatwhen.toml", SMALL), folder, progress=False)
-    return folder
+def small_run(small_whatwhen_run):
+    return small_whatwhen_run
 
 
 def test_a_lazy_run_reads_windows_and_blocks_equal_to_the_loaded_spikes(small_run):
