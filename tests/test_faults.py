@@ -61,7 +61,7 @@ def _start_and_wait_for_checkpoint(out: Path) -> subprocess.Popen:
     return child
 
 
-def test_kill_9_then_resume_gives_the_uninterrupted_run(tmp_path, uninterrupted):
+def test_kill_9_then_resume_gives_the_uninterrupted_run(tmp_path, uninterrupted, capsys):
     out = tmp_path / "killed"
     child = _start_and_wait_for_checkpoint(out)
     delay = random.Random().uniform(0.0, 1.5)  # a random point of the run
@@ -69,9 +69,12 @@ def test_kill_9_then_resume_gives_the_uninterrupted_run(tmp_path, uninterrupted)
     child.send_signal(signal.SIGKILL)
     child.wait()
     status = h5py.File(out / "run.h5", "r").attrs["status"]
+    assert (out / ".lock").read_text().strip() == str(child.pid)  # the killed writer could not remove it
     assert main(["run", "--resume", str(out), "--no-progress"]) == 0, f"killed after {delay:.2f} s (status {status})"
+    assert f"taking over the lock of pid {child.pid}, which is no longer running" in capsys.readouterr().err
     _assert_same_datasets(uninterrupted / "run.h5", out / "run.h5")
     assert load_run(out).attributes["status"] == "complete"
+    assert not (out / ".lock").exists()
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_resume_completes_it(tmp_path, uninterrupted):
@@ -85,6 +88,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_resume_completes_it(tmp_path, unin
     assert "resume it with: reservoir run --resume" in stderr
     with h5py.File(out / "run.h5", "r") as f:
         assert f.attrs["status"] == "interrupted"
+    assert not (out / ".lock").exists()
     assert main(["run", "--resume", str(out), "--no-progress"]) == 0
     _assert_same_datasets(uninterrupted / "run.h5", out / "run.h5")
 
@@ -152,6 +156,7 @@ def _check_failed_write_left_a_resumable_folder(out: Path, child: subprocess.Com
     assert "failed at step" in child.stderr and str(out) in child.stderr
     assert not (out / "checkpoint.h5.tmp").exists()
     assert not (out / "metrics.json").exists()
+    assert not (out / ".lock").exists()
     with h5py.File(out / "checkpoint.h5", "r") as f:  # the last checkpoint is whole
         assert f.attrs["step"] > 0
 
@@ -211,6 +216,62 @@ def test_a_second_writer_is_refused(tmp_path, capsys):
     assert not (out / "run.h5").exists()
     with RunFolderLock(out):  # released
         pass
+
+
+def test_a_complete_run_leaves_no_lock(uninterrupted):
+    assert (uninterrupted / "metrics.json").exists()
+    assert not (uninterrupted / ".lock").exists()
+
+
+def test_a_diverged_run_leaves_no_lock(tmp_path, capsys):
+    out = tmp_path / "diverged"
+    assert main(["run", *TINY, "--set", "readouts.groups.0.three_factor.learning_rate=1e6", "--out", str(out),
+                 "--no-progress"]) == 1
+    assert "diverged" in capsys.readouterr().err
+    assert (out / "run.h5").exists() and not (out / ".lock").exists()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_message(tmp_path, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    out = tmp_path / "stale"
+    out.mkdir()
+    (out / ".lock").write_text(f"{pid}\n")
+    messages = []
+    with RunFolderLock(out, report=messages.append):
+        assert (out / ".lock").read_text().strip() == str(os.getpid())
+    assert len(messages) == 1 and f"taking over the lock of pid {pid}, which is no longer running" in messages[0]
+    assert not (out / ".lock").exists()
+    with RunFolderLock(out, report=messages.append):  # an empty or missing lock file is no news
+        pass
+    assert len(messages) == 1
+
+
+def test_a_lock_file_removed_while_locking_is_not_taken(tmp_path, monkeypatch):
+    """The writer removes ``.lock`` as it lets go: a process that opened the file just before then
+    locks an orphan, and must lock the file now at the path instead, where a third process looks."""
+    from reservoir.experiment import guards
+
+    out = tmp_path / "race"
+    out.mkdir()
+    calls = []
+    real_flock = guards.fcntl.flock
+
+    def flock_after_the_writer_left(fd, operation):
+        if operation & guards.fcntl.LOCK_EX:
+            calls.append(fd)
+            if len(calls) == 1:
+                (out / ".lock").unlink()  # the previous writer lets go between our open and our lock
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(guards.fcntl, "flock", flock_after_the_writer_left)
+    with RunFolderLock(out):
+        assert len(calls) == 2  # the orphan, then the file at the path
+        assert (out / ".lock").read_text().strip() == str(os.getpid())
+        monkeypatch.setattr(guards.fcntl, "flock", real_flock)
+        with pytest.raises(RunFolderError, match="another process"):
+            with RunFolderLock(out):
+                pass
 
 
 def test_a_second_process_is_refused_while_the_first_writes(tmp_path):

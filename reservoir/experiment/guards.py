@@ -2,8 +2,10 @@
 of runs that could not fit on the disk or in memory.
 
 - :class:`RunFolderLock`: an exclusive ``flock`` on ``OUT/.lock`` for as long as a run writes
-  the folder; a second process is refused with the first one's pid. The kernel drops the lock
-  when the process dies (even by ``kill -9``), so a killed run never leaves the folder locked.
+  the folder; a second process is refused with the first one's pid. The file is removed when the
+  run ends, however it ends (complete, failed, interrupted). The kernel drops the lock when the
+  process dies (even by ``kill -9``), so a killed run never leaves the folder locked: the next
+  run finds a stale ``.lock`` holding a pid that is no longer running, says so, and takes it over.
 - :class:`InterruptRequest`: the first ctrl-C (SIGINT) only sets a flag, which the simulation
   asks after every chunk; the runner then checkpoints at that chunk boundary and marks the run
   ``interrupted`` (resumable). A second ctrl-C interrupts at once.
@@ -18,6 +20,7 @@ import fcntl
 import os
 import shutil
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -37,21 +40,38 @@ class RunFolderError(RuntimeError):
 
 
 class RunFolderLock:
-    """Exclusive lock of a run folder (``OUT/.lock``, holding the writer's pid)."""
+    """Exclusive lock of a run folder (``OUT/.lock``, holding the writer's pid while it writes).
 
-    def __init__(self, folder):
+    ``report`` receives the message printed when a stale lock is taken over (default: standard
+    error): the ``.lock`` of a process that died without removing it (``kill -9``, a crash). Its
+    ``flock`` went with the process; the pid written in it names the dead writer.
+    """
+
+    def __init__(self, folder, report=None):
         self.path = Path(folder) / LOCK_FILE
         self._fd: int | None = None
+        self._report = report if report is not None else _print_to_stderr
 
     def __enter__(self) -> "RunFolderLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_pid(fd) or "unknown"
+                os.close(fd)
+                raise RunFolderError(f"{self.path.parent} is being written by another process (pid {holder}); "
+                                     "wait for it to finish or choose another --out") from None
+            # The previous writer removes the file as it lets go: a file opened just before that is
+            # no longer the lock of the folder, so lock the one now at the path instead.
+            if _same_file(fd, self.path):
+                break
             os.close(fd)
-            raise RunFolderError(f"{self.path.parent} is being written by another process (pid {holder}); "
-                                 "wait for it to finish or choose another --out") from None
+        stale = _read_pid(fd)
+        if stale and stale != str(os.getpid()):
+            state = "is no longer running" if not _pid_alive(int(stale)) else "does not hold it (its pid was reused)"
+            self._report(f"{self.path}: taking over the lock of pid {stale}, which {state}: that run stopped "
+                         "without finishing (killed or crashed); its files are as it left them")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
@@ -59,10 +79,38 @@ class RunFolderLock:
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            self.path.unlink(missing_ok=True)  # still locked: nobody can take the file being removed
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _print_to_stderr(message: str) -> None:
+    print(f"reservoir: {message}", file=sys.stderr, flush=True)
+
+
+def _read_pid(fd: int) -> str:
+    """The pid written in an open lock file ("" when there is none)."""
+    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    return text if text.isdigit() else ""
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class InterruptRequest:
