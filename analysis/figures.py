@@ -54,36 +54,68 @@ def readouts_by_condition_figure(run, design: WhatWhenDesign | None = None):
             ax.axvline(latency, color="r", ls=":", lw=1, label="outcome due")
             ax.set_title(f"block {b} ({c.blocks[b]}), {cue_name}: L={latency:g} ms, "
                          + ", ".join(f"P({k})={v:g}" for k, v in probs.items()), fontsize=8)
-        axes[b, 0].set_ylabel(f"readout (last {c.test_trials} trials)")
+        axes[b, 0].set_ylabel(f"readout output\n(mean of the last {c.test_trials} trials)")
     if axes[0, 0].get_legend_handles_labels()[0]:
         axes[0, 0].legend(fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("time since cue (ms)")
-    fig.suptitle("readouts by cue and block")
+    fig.suptitle("readouts by cue and block: claim 1's curves (peak and half-rise against L)")
     fig.tight_layout()
     return fig
 
 
 def amplitude_vs_probability_figure(metrics: dict, design: WhatWhenDesign):
-    """Claims 2-3: the 'when' prediction amplitude against P(outcome), and each 'what' readout
-    before the outcome against P(identity | cue), one point per block and cue."""
+    """Claims 2-3 on the measures they are judged on (``docs/claims.md``), one point per block and cue:
+    (a) claim 2, the 'when' output on omission trials in the outcome window ``[L, L + outcome_ms)``
+    against P(outcome), with its fitted line and the proportional line; (b) claim 3, each 'what'
+    readout between the cue and the outcome against P(identity | cue); (c) labelled as *not* claim
+    2's measure, the prediction amplitude (output in ``[L - 20, L + 5)`` ms over all test trials,
+    outcome trials included)."""
     cond = metrics["conditions"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot([e["p_outcome"] for e in cond], [e["prediction_amplitude"] for e in cond], "o", label="block x cue")
-    ax1.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="proportional")
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.3), gridspec_kw={"width_ratios": [5, 5, 4]})
+    omitted = [e for e in cond if e.get("omission_amplitude") is not None]
+    ax1.plot([e["p_outcome"] for e in omitted], [e["omission_amplitude"] for e in omitted], "o", color="k",
+             label="block x cue (omission trials)")
+    for e in omitted:
+        ax1.annotate(e["cue"] if len(design.blocks) == 1 else f"b{e['block']} {e['cue']}",
+                     (e["p_outcome"], e["omission_amplitude"]), textcoords="offset points", xytext=(5, -3), fontsize=7)
+    fit = metrics.get("probability_scaling_omission") or {}
+    if fit.get("slope") is not None:
+        x = np.array([0.0, 1.0])
+        r = f", r = {fit['r']:.3f}" if fit.get("r") is not None else ""
+        ax1.plot(x, fit["slope"] * x + fit["intercept"], color="tab:blue",
+                 label=f"fit: slope {fit['slope']:.2f}, intercept {fit['intercept']:+.2f}{r} (n = {fit['n']})")
+    ax1.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="proportional (output = P)")
     ax1.set_xlabel("P(outcome | cue, block)")
-    ax1.set_ylabel("'when' prediction amplitude")
-    ax1.set_title("timing prediction scales with probability")
-    ax1.legend(fontsize=8)
+    ax1.set_ylabel(f"'when' output on omission trials,\noutcome window [L, L + {design.outcome_ms:g} ms)")
+    ax1.set_title("claim 2: omission-trial output vs probability", fontsize=10)
+    ax1.legend(fontsize=7, loc="upper left")
     identities = [name for name in design.identities if cond and f"what_{name}" in cond[0]]
     for name in identities:
         ax2.plot([design.settings[e["block"]][design.cues.index(e["cue"])][1].get(name, 0.0) for e in cond],
                  [e[f"what_{name}"] for e in cond], "o", label=f"what {name}")
+    identity = metrics.get("identity") or {}
+    if identity.get("slope") is not None:
+        x = np.array([0.0, 1.0])
+        r = f", r = {identity['r']:.3f}" if identity.get("r") is not None else ""
+        ax2.plot(x, identity["slope"] * x + identity["intercept"], color="tab:blue", lw=1,
+                 label=f"fit: slope {identity['slope']:.2f}{r}")
     ax2.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="proportional")
     ax2.set_xlabel("P(identity | cue)")
-    ax2.set_ylabel("'what' output before the outcome")
-    ax2.set_title("identity prediction")
-    ax2.legend(fontsize=8)
+    ax2.set_ylabel("'what' output from the cue to L\n(last test trials)")
+    ax2.set_title("claim 3: identity prediction" if identities else "claim 3: no 'what' readouts in this run",
+                  fontsize=10)
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(fontsize=7, loc="upper left")
+    ax3.plot([e["p_outcome"] for e in cond], [e["prediction_amplitude"] for e in cond], "s", color="0.5",
+             mfc="none", label="block x cue (all test trials)")
+    ax3.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="proportional")
+    ax3.set_xlabel("P(outcome | cue, block)")
+    ax3.set_ylabel("'when' output in [L - 20, L + 5) ms,\nlast test trials (outcome trials included)")
+    ax3.set_title("not claim 2's measure: prediction amplitude", fontsize=10, color="0.35")
+    ax3.legend(fontsize=7, loc="upper left")
+    for ax in (ax1, ax2, ax3):
+        ax.set_xlim(-0.02, 1.02)
     fig.tight_layout()
     return fig
 

@@ -71,33 +71,43 @@ def save(fig, path) -> Path:
     return path
 
 
-def sine_training_figure(run: Run, column: int, config):
-    """FORCE sine: output and target before, at the end of, and after training; raster below."""
+def sine_training_figure(run: Run, column: int, config, metrics: dict | None = None):
+    """FORCE sine: output and target before, at the end of, and after training; raster below.
+    With ``metrics`` (the task's), the panels name the measures the claims are judged on: the
+    RMS error at the end of training, and the frequency and amplitude after it."""
     t, z = run.output_time_ms, run.outputs[:, column]
     target = config.amplitude * np.sin(2 * np.pi * config.frequency_hz * t / 1000.0)
+    metrics = metrics or {}
+    rms, frequency, amplitude = (metrics.get(k) for k in ("rms_error_last_second_of_training",
+                                                           "frequency_after_training_hz", "amplitude_after_training"))
+    end_title = "end of training (RLS on)" + (f"\nRMS error {rms:.3f}" if rms is not None else "")
+    after_title = "after training (RLS off)" + (
+        f"\n{frequency:.2f} Hz (target {config.frequency_hz:g}), amplitude {amplitude:.2f} (target {config.amplitude:g})"
+        if frequency is not None and amplitude is not None and np.isfinite(frequency) else "")
     windows = [(max(0.0, config.learn_start_ms - 1000), config.learn_start_ms, "before training"),
-               (max(config.learn_start_ms, config.learn_stop_ms - 1000), config.learn_stop_ms, "end of training (RLS on)"),
-               (config.learn_stop_ms, min(run.duration_ms, config.learn_stop_ms + 1000), "after training (RLS off)")]
+               (max(config.learn_start_ms, config.learn_stop_ms - 1000), config.learn_stop_ms, end_title),
+               (config.learn_stop_ms, min(run.duration_ms, config.learn_stop_ms + 1000), after_title)]
     fig, axes = plt.subplots(2, 3, figsize=(13, 6), gridspec_kw={"height_ratios": [2, 3]})
     for col, (start, stop, title) in enumerate(windows):
         keep = (t >= start) & (t < stop)
         ax = axes[0, col]
         ax.plot(t[keep], target[keep], color="0.6", lw=2, label="target")
         ax.plot(t[keep], z[keep], color="tab:blue", lw=1, label="output z")
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
         ax.set_ylim(-2 * config.amplitude, 2 * config.amplitude)
         spikes = (run.spike_times_ms >= start) & (run.spike_times_ms < stop) & (run.spike_ids < 200)
         axes[1, col].plot(run.spike_times_ms[spikes], run.spike_ids[spikes], ".", ms=1, mew=0, color="k")
         axes[1, col].set_xlabel("time (ms)")
-    axes[0, 0].set_ylabel("readout")
+    axes[0, 0].set_ylabel("readout output z")
     axes[0, 0].legend(loc="upper left", fontsize=8)
     axes[1, 0].set_ylabel("neuron (first 200)")
     fig.tight_layout()
     return fig
 
 
-def cue_bump_figure(trials: np.ndarray, dt_ms: float, config):
-    """Trial-averaged readout (first and last trials) against the target, and the learning curve."""
+def cue_bump_figure(trials: np.ndarray, dt_ms: float, config, metrics: dict | None = None):
+    """Trial-averaged readout (first and last trials) against the target, and the learning curve;
+    with ``metrics`` (the task's), the title names the measures the claims are judged on."""
     t = np.arange(trials.shape[1]) * dt_ms
     target = config.bump_amplitude * np.exp(-0.5 * ((t - config.latency_ms) / config.bump_width_ms) ** 2)
     n = config.test_trials
@@ -108,11 +118,17 @@ def cue_bump_figure(trials: np.ndarray, dt_ms: float, config):
     ax.axvspan(0, config.cue_ms, color="tab:green", alpha=0.15, label="cue")
     ax.axvline(config.latency_ms, color="k", ls=":", lw=1)
     ax.set_xlabel("time since cue (ms)")
-    ax.set_ylabel("'when' readout")
+    ax.set_ylabel("readout output (mean over trials)")
+    metrics = metrics or {}
+    if metrics.get("peak_error_ms") is not None and metrics.get("correlation_with_target_last_trials") is not None:
+        ax.set_title(f"last {n} trials: peak {metrics['peak_error_ms']:+.0f} ms from L, half-rise "
+                     f"{metrics['anticipatory_lead_ms']:+.0f} ms before L, r with target "
+                     f"{metrics['correlation_with_target_last_trials']:.2f}", fontsize=9)
     ax.legend(fontsize=8)
     errors = np.sqrt(np.mean((trials - target) ** 2, axis=1))
     ax_curve.plot(np.arange(1, len(errors) + 1), errors, color="k", lw=0.8)
     ax_curve.set_xlabel("trial")
-    ax_curve.set_ylabel("RMS error in the trial")
+    ax_curve.set_ylabel("RMS error of the output in the trial")
+    ax_curve.set_title("learning curve", fontsize=9)
     fig.tight_layout()
     return fig

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .claims import whatwhen_claims
 from .fits import fit_line
 from .geometry import SubspaceAngleNull, VectorAngleNull, angle_deg, angles_over_learning, feature_pca
 from .trials import aligned, peak_and_half_rise, response_reliability, trial_onsets_ms
@@ -162,6 +163,11 @@ def whatwhen_metrics(run, design: WhatWhenDesign | None = None, offline_errors=N
     return metrics
 
 
+def with_claims(metrics: dict, run) -> dict:
+    """``metrics`` with their ``claims`` section (:func:`analysis.claims.whatwhen_claims`) last."""
+    return {**metrics, "claims": whatwhen_claims(metrics, run.config)}
+
+
 def reliability(design: WhatWhenDesign, run, table, n_trials: int = 20, every_ms: float = 5.0) -> dict:
     """Trial-to-trial reliability of the reservoir after each cue (the last ``n_trials`` trials of
     each cue; :func:`analysis.trials.response_reliability` with 20 ms traces): ``time_ms`` and one
@@ -198,7 +204,7 @@ def adaptation(design: WhatWhenDesign, table, when, t) -> list[dict]:
             if rows.size < SMOOTH_TRIALS + 1:
                 continue
             latency, probs = settings[b][ci]
-            old_latency = settings[b - 1][ci][0]
+            old_latency, old_probs = settings[b - 1][ci]
             lo, hi = prediction_window(latency)
             window = (t >= lo) & (t < hi)
             amplitude = when[rows][:, window].mean(axis=1)
@@ -216,7 +222,7 @@ def adaptation(design: WhatWhenDesign, table, when, t) -> list[dict]:
             amp_ok = np.flatnonzero(np.abs(smooth_amp - asymptote) <= tolerance)
             results.append({
                 "block": b, "cue": name, "latency_ms": latency, "previous_latency_ms": old_latency,
-                "p_outcome": p_outcome, "asymptote": asymptote,
+                "p_outcome": p_outcome, "previous_p_outcome": float(sum(old_probs.values())), "asymptote": asymptote,
                 "trials_to_probability": int(probability_ok[0] + SMOOTH_TRIALS) if probability_ok.size else None,
                 "outcome_window_by_trial": outcome_window.tolist(),
                 "trials_to_timing": int(timing_ok[0] + SMOOTH_TRIALS) if timing_ok.size else None,

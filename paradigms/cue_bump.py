@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analysis.claims import cue_bump_claims
 from analysis.plots import cue_bump_figure, save
 from analysis.trials import aligned
 from reservoir.inputs import PieceSchedule, ScheduledInput
@@ -133,7 +134,7 @@ class CueBumpTask(Task):
         above = np.flatnonzero(last[: peak + 1] < 0.5 * last[peak])
         rise_ms = float(t[above[-1] + 1]) if above.size else 0.0
         errors = np.sqrt(np.mean((trials - target) ** 2, axis=1))
-        return {
+        metrics = {
             "latency_ms": c.latency_ms,
             "peak_time_ms": float(t[peak]),
             "peak_error_ms": float(t[peak] - c.latency_ms),
@@ -145,10 +146,11 @@ class CueBumpTask(Task):
             "rms_error_last_trials": float(errors[-c.test_trials:].mean()),
             "peak_time_first_trials_ms": float(t[int(np.argmax(first))]),
         }
+        return {**metrics, "claims": cue_bump_claims(metrics)}
 
     def figures(self, run, out_dir: Path, metrics: dict) -> list[Path]:
         c = self.config
         start, _ = run.readout_groups[c.group]
         trials = self.trial_outputs(run, start)
-        fig = cue_bump_figure(trials, run.output_dt_ms, c)
+        fig = cue_bump_figure(trials, run.output_dt_ms, c, metrics)
         return [save(fig, out_dir / "figures" / "cue_bump.png")]

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analysis.claims import force_sine_claims
 from analysis.plots import save, sine_training_figure
 from analysis.spikes import firing_rates_hz
 from reservoir.inputs import ExternalInput
@@ -139,7 +140,7 @@ class SineTask(Task):
 
         last_second = (t >= c.learn_stop_ms - 1000.0) & (t < c.learn_stop_ms)
         rms = lambda keep: float(np.sqrt(np.mean((z[keep] - target[keep]) ** 2))) if keep.any() else None  # noqa: E731
-        return {
+        metrics = {
             "rms_error_during_training": rms(during),
             "rms_error_last_second_of_training": rms(last_second),
             "rms_error_after_training": rms(after),
@@ -151,6 +152,7 @@ class SineTask(Task):
             "rate_during_training_hz": rate(c.learn_start_ms, min(c.learn_stop_ms, run.duration_ms)),
             "rate_after_training_hz": rate(c.learn_stop_ms, run.duration_ms),
         }
+        return {**metrics, "claims": force_sine_claims(metrics)}
 
     def group_columns_from_run(self, run) -> np.ndarray:
         start, stop = run.readout_groups[self.config.group]
@@ -158,5 +160,5 @@ class SineTask(Task):
 
     def figures(self, run, out_dir: Path, metrics: dict) -> list[Path]:
         column = int(self.group_columns_from_run(run)[0])
-        fig = sine_training_figure(run, column, self.config)
+        fig = sine_training_figure(run, column, self.config, metrics)
         return [save(fig, out_dir / "figures" / "force_sine.png")]

@@ -35,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analysis import continual
+from analysis.claims import permuted_digits_claims
 from analysis.features import window_means
 from analysis.plots import save
 from reservoir.inputs import PatternSequenceInput
@@ -309,6 +310,7 @@ class PermutedDigitsTask(Task):
             for key, values in diagnostics.items():
                 f[f"lateral_diagnostics/{key}"] = values
         self._curves, self._R, self._diagnostics = curves, R, diagnostics
+        metrics["claims"] = permuted_digits_claims(metrics, run.config)
         return metrics
 
     def _check_outputs(self, run, features) -> float:
@@ -361,7 +363,9 @@ class PermutedDigitsTask(Task):
         figures = Path(out_dir) / "figures"
         c = self.config
         label = f"{c.schedule}, {run.config.get('readouts', {}).get('protection', {}).get('method', 'none')}"
-        paths = [save(continual.accuracy_matrix_figure(self._R, title=f"permuted digits ({label}): accuracy matrix"),
+        title = (f"permuted digits ({label}): accuracy matrix\nACC {100 * continual.average_accuracy(self._R):.1f} %"
+                 + (f", BWT {100 * continual.backward_transfer(self._R):+.1f} points" if c.schedule == "sequential" else ""))
+        paths = [save(continual.accuracy_matrix_figure(self._R, title=title),
                       figures / "accuracy_matrix.png"),
                  save(continual.learning_curves_figure(self._curves, self.snapshot_presentations,
                                                        task_starts=self.task_end_presentations[:-1],

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analysis.retention import when_retention
 from analysis.figures import whatwhen_figures
-from analysis.whatwhen import WhatWhenDesign, whatwhen_metrics
+from analysis.whatwhen import WhatWhenDesign, whatwhen_metrics, with_claims
 from reservoir.inputs import ScheduledInput
 from reservoir.readouts import Intervals, Readouts, ScheduledTeacher
 from reservoir.rng import stream_seed
@@ -420,7 +420,7 @@ class WhatWhenTask(Task):
                 f.attrs["format_version"] = 1
                 f["block_weights"] = self.block_weights
                 f["block_bias"] = self.block_bias
-        return metrics
+        return with_claims(metrics, run)
 
     def figures(self, run, out_dir: Path, metrics: dict) -> list[Path]:
         return whatwhen_figures(run, out_dir, metrics)

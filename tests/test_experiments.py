@@ -70,12 +70,11 @@ def test_short_cue_bump_learning_beats_the_silent_readout(tmp_path):
 @pytest.mark.slow
 def test_force_sine_reproduces_nicola_clopath(tmp_path):
     """The full 15 s validation: reference (a NumPy transcription, 3 runs) error about 0.01 while
-    learning, then 4.94-4.98 Hz at amplitude about 0.95; rates about 5 Hz before, 37 Hz after."""
+    learning, then 4.94-4.98 Hz at amplitude about 0.95; rates about 5 Hz before, 37 Hz after. The
+    claims (frequency, amplitude, tracking) are judged on ``analysis.claims.FORCE_SINE``."""
     metrics = run_experiment(load_experiment(EXPERIMENTS / "force_sine.toml"), tmp_path / "sine", progress=False)
     print(json.dumps(metrics, indent=1))
-    assert metrics["rms_error_last_second_of_training"] < 0.05
-    assert 4.85 <= metrics["frequency_after_training_hz"] <= 5.1
-    assert 0.8 <= metrics["amplitude_after_training"] <= 1.1
+    assert [item["holds"] for item in metrics["claims"]["items"]] == [True, True, True], metrics["claims"]
     assert 3.5 <= metrics["rate_before_training_hz"] <= 6.5
     assert metrics["rate_after_training_hz"] > 20
 
@@ -85,9 +84,8 @@ def test_cue_bump_learns_a_bump_at_the_latency(tmp_path):
     metrics = run_experiment(load_experiment(EXPERIMENTS / "three_factor_cue_bump.toml"), tmp_path / "cue",
                              progress=False)
     print(json.dumps(metrics, indent=1))
-    assert abs(metrics["peak_error_ms"]) <= 15
+    assert [item["holds"] for item in metrics["claims"]["items"]] == [True, True], metrics["claims"]
     assert metrics["half_rise_time_ms"] < metrics["latency_ms"]  # the prediction rises before the outcome
-    assert metrics["correlation_with_target_last_trials"] > 0.5
     assert metrics["rms_error_last_trials"] < metrics["rms_error_first_trials"]
 
 

@@ -9,6 +9,7 @@ a browser on PATH the browser tests skip (``apt-get install chromium``; ``.ci/ru
 and sets RESERVOIR_REQUIRE_BROWSER=1, which turns the skip into a failure).
 """
 import base64
+import html
 import io
 import json
 import os
@@ -50,7 +51,7 @@ def metric_keys(tree, prefix=""):
     """The dotted keys a report shows for a metrics dict (lists, records included, are one row)."""
     keys = []
     for key, value in tree.items():
-        if not prefix and key == "figures":
+        if not prefix and key in ("figures", "claims"):  # the claims have their own section
             continue
         if isinstance(value, dict) and value:
             keys += metric_keys(value, f"{prefix}{key}.")
@@ -181,6 +182,44 @@ def test_report_of_one_run_holds_everything(runs, capsys):
     assert "/readouts/weights" in body
 
 
+def _section_order(text: str) -> list[str]:
+    return re.findall(r'<section id="([a-z-]+)"', text)
+
+
+def test_one_run_leads_with_its_claims(runs):
+    _, run = runs
+    text = write_report([run]).read_text()
+    assert _section_order(text)[:3] == ["claims", "figures", "metrics"]
+    claims = json.loads((run / "metrics.json").read_text())["claims"]
+    section = text[text.index('<section id="claims">'):text.index('<section id="figures">')]
+    assert section.count('<tr><th class="key">') == len(claims["items"]) == 6
+    assert claims["summary"] in section
+    for item in claims["items"]:
+        assert html.escape(item["target"]) in section
+        verdict = {True: "holds yes", False: "holds no", None: "holds unjudged"}[item["holds"]]
+        row = section[section.index(f'<th class="key">{item["claim"]} ({item["name"]})'):]
+        assert row[:row.index("</tr>")].count(verdict) == 1, item
+    assert "No verdict" in write_report([runs[0]]).read_text()  # a plain simulation states none
+
+
+def test_a_continual_run_shows_its_accuracy_matrix_as_a_heatmap(runs, tmp_path):
+    sim, run = runs
+    continual = tmp_path / "continual"
+    shutil.copytree(sim, continual)
+    metrics = json.loads((continual / "metrics.json").read_text())
+    metrics.update({"accuracy_matrix": [[0.9, None], [0.7, 0.85]], "acc": 0.775, "bwt": -0.2})
+    (continual / "metrics.json").write_text(json.dumps(metrics))
+    text = write_report([continual]).read_text()
+    assert _section_order(text)[:3] == ["claims", "accuracy", "figures"]
+    section = text[text.index('<section id="accuracy">'):text.index('<section id="figures">')]
+    assert "ACC 77.5 %, BWT -20.0 points" in section
+    cells = re.findall(r'<td style="background:(#[0-9a-f]{6});color:(#[0-9a-f]{3})">([0-9.]+)</td>', section)
+    assert [c[2] for c in cells] == ["90.0", "70.0", "85.0"] and len({c[0] for c in cells}) == 3
+    assert section.count("<td></td>") == 1  # the task not yet learned
+    compared = write_report([continual, run], tmp_path / "compare.html").read_text()
+    assert _section_order(compared)[:3] == ["claims", "accuracy", "figures"]
+
+
 def test_text_is_escaped(runs, tmp_path):
     sim, _ = runs
     odd = tmp_path / "odd"
@@ -225,6 +264,11 @@ def test_comparison_page(runs, tmp_path, monkeypatch):
     check_self_contained(text, page)
     expected = json.loads((run / "metrics.json").read_text())
     assert "timing.mean_abs_peak_error_ms" in page.keys and "conditions[0].cue" in page.keys
+    assert _section_order(text)[:3] == ["claims", "figures", "metrics"]
+    claims_section = text[text.index('<section id="claims">'):text.index('<section id="figures">')]
+    n_claims = len(expected["claims"]["items"])
+    assert claims_section.count('<td class="absent">—</td>') == n_claims + 0  # the simulation has none
+    assert claims_section.count("no claims") == 1 and expected["claims"]["summary"] in claims_section
     assert page.absent_cells >= len(metric_keys(expected)) - len(metric_keys(json.loads((sim / "metrics.json").read_text())))
     assert "timing.mean_abs_peak_error_ms" in page.differs_rows
     figures = {p.name for p in (run / "figures").glob("*.png")}
