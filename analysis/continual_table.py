@@ -2,22 +2,26 @@
 
     python -m analysis.continual_table RUN_DIR [RUN_DIR ...] [--figure PATH]
 
-Each folder is a finished permuted-digits run (``metrics.json``, ``config.resolved.toml``); its
-method is read from its configuration (the schedule, the protection method and the lateral
-neurons' kind). Prints a Markdown table (mean +- standard deviation over the runs of a method,
-and the per-run values) and, with ``--figure``, writes the ACC/BWT bars of the mean accuracy
-matrices.
+Each folder is a finished permuted-digits run (``run.h5`` and ``metrics.json``, where its
+accuracy matrix is); its method is read from its configuration (the schedule, the protection
+method and the lateral neurons' kind). Prints a Markdown table (mean +- standard deviation over
+the runs of a method, and the per-run values) and, with ``--figure``, writes the ACC/BWT bars of
+the mean accuracy matrices.
+
+A run that did not complete (status ``failed``, ``interrupted`` or ``running``: the accuracy
+matrix is measured when a run completes) or has no ``metrics.json`` is refused, naming the
+folder and its status (exit status 2), as is a folder without ``run.h5``; a damaged run file
+exits with status 1.
 """
 from __future__ import annotations
 
 import argparse
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from .continual import average_accuracy, backward_transfer, continual_summary_figure
-from .io import load_metrics
+from .io import IncompleteRunError, load_metrics, read_run_status, run_errors_exit
 
 
 def method_of(config: dict) -> str:
@@ -37,14 +41,33 @@ def method_of(config: dict) -> str:
 
 
 def collect(folders) -> dict[str, list[dict]]:
-    """Method -> one entry per run: seed, number of tasks, R, ACC, BWT, wall time."""
+    """Method -> one entry per run: seed, number of tasks, R, ACC, BWT, wall time.
+
+    Raises ``ValueError`` for a run of another task, :class:`~analysis.io.IncompleteRunError`
+    for one that did not complete or has no ``metrics.json`` (and what
+    :func:`~analysis.io.read_run_status` raises for a folder without a readable run file)."""
     out: dict[str, list[dict]] = {}
     for folder in folders:
         folder = Path(folder)
-        config = tomllib.loads((folder / "config.resolved.toml").read_text())
+        status = read_run_status(folder)
+        folder = status.file.parent  # a run.h5 given for its folder
+        config = status.config
         if config.get("task", {}).get("kind") != "permuted_digits":
-            raise ValueError(f"{folder}: not a permuted-digits run")
-        metrics = load_metrics(folder)
+            kind = config.get("task", {}).get("kind")
+            raise ValueError(f"{folder}: not a permuted-digits run (task.kind is {kind!r})")
+        if not status.complete:
+            raise status.incomplete("ACC and BWT need the accuracy matrix that a run measures when it completes")
+        if not (folder / "metrics.json").is_file():
+            raise IncompleteRunError(
+                f"{folder} is not a complete run folder: metrics.json is missing ({status.file.name} records status "
+                "'complete': the run stopped while computing its metrics; "
+                f"reservoir run --resume {folder} computes them)")
+        try:
+            metrics = load_metrics(folder)
+        except ValueError as error:  # JSONDecodeError
+            raise ValueError(f"{folder / 'metrics.json'} is not valid JSON: {error}") from None
+        if "accuracy_matrix" not in metrics:
+            raise ValueError(f"{folder / 'metrics.json'} holds no accuracy_matrix")
         R = np.array(metrics["accuracy_matrix"])
         out.setdefault(method_of(config), []).append({
             "folder": str(folder), "seed": config.get("seed"), "n_tasks": R.shape[0], "R": R,
@@ -79,7 +102,13 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+", help="permuted-digits run folders")
     parser.add_argument("--figure", help="write the ACC/BWT bars of each method's mean accuracy matrix here")
     args = parser.parse_args(argv)
-    results = collect(args.runs)
+    with run_errors_exit(parser):
+        try:
+            results = collect(args.runs)
+        except IncompleteRunError:
+            raise
+        except ValueError as error:  # another task's run
+            parser.error(str(error))
     print(markdown_table(results))
     if args.figure:
         from .plots import save, use_file_backend

@@ -32,11 +32,12 @@ import numpy as np
 from reservoir.rng import stream_seed
 from reservoir.rules.three_factor import ThreeFactorReadout
 
+from .decodability import format_number
 from .features import trial_features
 from .fits import fit_line
-from .io import load_run
+from .io import load_run, read_run_status, recorded_whole, run_errors_exit
 from .plots import plt, save, use_file_backend
-from .replay import parse_candidate, replay_when_rule
+from .replay import TooFewTrialsError, parse_candidate, replay_when_rule, trials_recorded
 from .trials import peak_and_half_rise
 from .whatwhen import WhatWhenDesign
 
@@ -53,15 +54,21 @@ class NotDeterministicError(ValueError):
 def cue_features(design: WhatWhenDesign, run, length_ms: float | None = None) -> list[np.ndarray]:
     """Each cue's features ``(steps, F)`` at the engine's resolution over ``length_ms`` from the
     cue (default: the attended window), from its first trial; raises
-    :class:`NotDeterministicError` unless its first two trials are identical."""
+    :class:`NotDeterministicError` unless its first two trials are identical, and
+    :class:`~analysis.replay.TooFewTrialsError` unless the first block holds two of each cue
+    (recorded whole, for a run that stopped early)."""
     c = design
     table = run.tables["trials"]
+    length = length_ms or c.trial_ms
+    whole = recorded_whole(run, table["onset_step"] * run.dt_ms, length)
     out = []
     for ci, cue_name in enumerate(c.cues):
-        rows = np.flatnonzero((table["cue"] == ci) & (table["block"] == 0))[:2]
+        rows = np.flatnonzero((table["cue"] == ci) & (table["block"] == 0) & whole)[:2]
         if rows.size < 2:
-            raise NotDeterministicError(f"cue {cue_name!r} needs two trials in the first block, has {rows.size}")
-        X = trial_features(run, table["onset_step"][rows] * run.dt_ms, length_ms or c.trial_ms, every_ms=run.dt_ms)
+            planned = int(np.sum((table["cue"] == ci) & (table["block"] == 0)))
+            recorded = "" if whole.all() else f" recorded whole (of {planned})"
+            raise TooFewTrialsError(f"cue {cue_name!r} needs two trials in the first block, has {rows.size}{recorded}")
+        X = trial_features(run, table["onset_step"][rows] * run.dt_ms, length, every_ms=run.dt_ms)
         difference = float(np.abs(X[0] - X[1]).max())
         if difference > 0:
             raise NotDeterministicError(
@@ -79,7 +86,8 @@ def when_rule(design: WhatWhenDesign, run) -> dict:
     group = next(g for g in run.config["readouts"]["groups"] if g["name"] == design.group)
     if group.get("rule") != "three_factor":
         raise ValueError(f"readouts.groups: the 'when' group {design.group!r} uses rule "
-                         f"{group.get('rule')!r}, not 'three_factor'")
+                         f"{group.get('rule')!r}, not 'three_factor': this analysis replays the three-factor rule "
+                         "(python -m analysis.decodability measures what any linear 'when' readout can reach)")
     return {key: value for key, value in group["three_factor"].items() if key != "consolidation"}
 
 
@@ -102,13 +110,23 @@ def rule_convergence(design: WhatWhenDesign, run, learning_rates, n_trials: int 
 
     Trials are drawn afresh (uniform cue, Bernoulli outcome, from the seed's
     ``offline_analysis`` stream), or with ``trials_from_run`` taken from the run's own trial
-    table, which then replays exactly what the engine learned from (``weights`` in the result
-    are the final weights, for that comparison). ``rule_overrides`` replaces settings of the
-    run's rule (e.g. ``{"tau_eligibility_ms": 5.0}``)."""
+    table (its first ``n_trials``, all in the first block and recorded whole), which then
+    replays exactly what the engine learned from (``weights`` in the result are the final
+    weights, for that comparison). ``rule_overrides`` replaces settings of the run's rule (e.g.
+    ``{"tau_eligibility_ms": 5.0}``)."""
     c = design
     rule = when_rule(design, run)
     rule.pop("learning_rate", None)
     rule.update(rule_overrides or {})
+    table = run.tables["trials"]
+    if trials_from_run:
+        recorded = trials_recorded(design, run)
+        available = int(np.sum(table["block"][:recorded] == 0))
+        if n_trials > available:
+            planned = int(np.sum(table["block"] == 0))
+            whole = "" if available == planned else f" recorded whole (of {planned})"
+            raise TooFewTrialsError(f"n_trials: the run's first block has {available} trials{whole}, "
+                                    f"asked to replay {n_trials}")
     period_ms = c.trial_ms + c.iti_ms
     features = cue_features(design, run, period_ms)  # the interval too: the running statistics see it
     settings = c.settings[0]
@@ -119,10 +137,6 @@ def rule_convergence(design: WhatWhenDesign, run, learning_rates, n_trials: int 
     gates = (t_period < c.trial_ms).astype(float)[:, None]
     checkpoints = sorted(set(checkpoints or [n for n in (50, 100, 200, 400, 800, 1600, 3200, 6400, 12800)
                                               if n <= n_trials] + [n_trials]))
-    table = run.tables["trials"]
-    if trials_from_run and n_trials > np.sum(table["block"] == 0):
-        raise ValueError(f"n_trials: the run's first block has {np.sum(table['block'] == 0)} trials, "
-                         f"asked to replay {n_trials}")
     result = {"n_trials": n_trials, "checkpoints": checkpoints, "rule": rule, "runs": []}
     for rate in learning_rates:
         learner = ThreeFactorReadout(learning_rate=rate, dt_ms=run.dt_ms, **rule)
@@ -203,31 +217,56 @@ def candidates_figure(design: WhatWhenDesign, table, results: dict, path: Path) 
     return save(fig, path)
 
 
-def _own_features(args, parser, design, run) -> int:
+SCALING_MISSING = {"slope": "one P(outcome) only", "intercept": "one P(outcome) only",
+                   "r": "no spread in the outputs or in P(outcome)"}
+
+
+def scaling_text(fit: dict, missing: str = "fewer than two cues with omission trials") -> str:
+    """``slope S, intercept I, r R`` of a :func:`~analysis.fits.fit_line` result, each value
+    ``n/a (why)`` where the fit leaves it undefined (``missing``: why there is no fit at all,
+    an empty one)."""
+    if not fit:
+        return f"n/a ({missing})"
+    return (f"slope {format_number(fit.get('slope'), '.3f', SCALING_MISSING['slope'])}, "
+            f"intercept {format_number(fit.get('intercept'), '+.3f', SCALING_MISSING['intercept'])}, "
+            f"r {format_number(fit.get('r'), '.3f', SCALING_MISSING['r'])}")
+
+
+def _refuse(parser, status, error: ValueError):
+    """Exit 2 with ``error``; a run that stopped early and has too few trials for the analysis
+    is named with its status (:meth:`analysis.io.RunStatus.incomplete`)."""
+    if isinstance(error, TooFewTrialsError) and not status.complete:
+        raise status.incomplete(str(error))
+    parser.error(str(error))
+
+
+def _own_features(args, parser, status, design, run) -> int:
     try:
         candidates = dict(parse_candidate(text) for text in (args.candidate or ["own"]))
         base = when_rule(design, run)
         results = replay_when_rule(design, run, candidates, base, n_trials=args.trials_own)
     except ValueError as error:
-        parser.error(str(error))
+        _refuse(parser, status, error)
     stem = args.name or "candidates"
     (args.run / f"{stem}.json").write_text(json.dumps(candidates_summary(results), indent=1) + "\n")
     candidates_figure(design, run.tables["trials"], results, args.run / "figures" / f"{stem}.png")
     for name, r in results.items():
-        s = r["probability_scaling_omission"]
         cells = ", ".join(f"{e['cue']} b{e['block']} {e['omission_amplitude']:.3f}/{e['p_outcome']:.2f} peak {e['peak_error_ms']:+.0f} "
                           f"half-rise {-e['lead_ms']:+.0f}" for e in r["conditions"] if e["omission_amplitude"] is not None)
-        print(f"{name}: omission output vs P(outcome): slope {s.get('slope', float('nan')):.3f}, intercept "
-              f"{s.get('intercept', float('nan')):+.3f}, r {s.get('r') or float('nan'):.3f}; {cells}")
-        carried = r["carried_scaling_omission"]
+        print(f"{name}: omission output vs P(outcome): {scaling_text(r['probability_scaling_omission'])}; "
+              f"{cells or 'no omission trial'}")
         cells = ", ".join(f"{e['cue']} b{e['block']} {e['omission_amplitude']:.3f}/{e['p_outcome']:.2f}"
                           for e in r["carried_conditions"] if e["omission_amplitude"] is not None)
-        print(f"  carried in (weights at the trial start): slope {carried.get('slope', float('nan')):.3f}, "
-              f"intercept {carried.get('intercept', float('nan')):+.3f}, r {carried.get('r') or float('nan'):.3f}; {cells}")
+        print(f"  carried in (weights at the trial start): {scaling_text(r['carried_scaling_omission'])}; "
+              f"{cells or 'no omission trial'}")
     return 0
 
 
 def main(argv=None) -> int:
+    """The command line (module docstring). A run that stopped early (status ``failed``,
+    ``interrupted`` or ``running``) is used up to its last trial recorded whole, and the output
+    says so; one with too few such trials is refused (status 2), as is a folder without
+    ``run.h5``; a damaged run file exits with status 1."""
     use_file_backend()
     parser = argparse.ArgumentParser(prog="python -m analysis.convergence", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,7 +281,8 @@ def main(argv=None) -> int:
                              "instead of drawing fresh trials")
     parser.add_argument("--name", default=None,
                         help="name of the result files, NAME.json and figures/NAME.png (default: convergence, or "
-                             "convergence_tau<T>ms with --tau-eligibility-ms); reservoir.experiment.reproduce reads convergence.json")
+                             "convergence_tau<T>ms with --tau-eligibility-ms; candidates with --own-features); "
+                             "reservoir.experiment.reproduce reads convergence.json")
     parser.add_argument("--own-features", action="store_true",
                         help="replay candidate rules on the run's own trials and features (noisy runs too; needs "
                              "the trial-start reset)")
@@ -250,34 +290,42 @@ def main(argv=None) -> int:
                         help="with --own-features: a candidate, the run's 'when' rule with these settings replaced "
                              "(repeatable; default: the run's rule alone)")
     parser.add_argument("--trials-own", type=int, default=None,
-                        help="with --own-features: replay the first N trials (default: all)")
+                        help="with --own-features: replay the first N trials (default: all that the run recorded)")
     args = parser.parse_args(argv)
-    if args.own_features:
+    if args.name is not None and not args.name.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        parser.error(f"argument --name: expected letters, digits, '_', '-' or '.', got {args.name!r}")
+    if not args.own_features:
+        if args.tau_eligibility_ms is not None and not args.tau_eligibility_ms > 0:
+            parser.error("argument --tau-eligibility-ms: expected a positive time constant, "
+                         f"got {args.tau_eligibility_ms}")
+        if args.trials < 1:
+            parser.error(f"argument --trials: expected a positive number of trials, got {args.trials}")
+    with run_errors_exit(parser):
+        status = read_run_status(args.run)
         run = load_run(args.run)
         try:
             design = WhatWhenDesign.from_run(run)
         except ValueError as error:
             parser.error(str(error))
-        return _own_features(args, parser, design, run)
-    if args.tau_eligibility_ms is not None and not args.tau_eligibility_ms > 0:
-        parser.error(f"argument --tau-eligibility-ms: expected a positive time constant, got {args.tau_eligibility_ms}")
-    if args.trials < 1:
-        parser.error(f"argument --trials: expected a positive number of trials, got {args.trials}")
-    run = load_run(args.run)
-    try:
-        design = WhatWhenDesign.from_run(run)
-    except ValueError as error:
-        parser.error(str(error))
+        if not status.complete:
+            planned = len(run.tables["trials"]["trial"])
+            print(status.partial(f"using the {trials_recorded(design, run)} of its {planned} trials recorded whole"))
+        if args.own_features:
+            return _own_features(args, parser, status, design, run)
+        return _offline(args, parser, status, design, run)
+
+
+def _offline(args, parser, status, design, run) -> int:
     overrides = {} if args.tau_eligibility_ms is None else {"tau_eligibility_ms": args.tau_eligibility_ms}
     try:
         rates = args.learning_rates or [when_rule(design, run)["learning_rate"]]
         result = rule_convergence(design, run, rates, args.trials, trials_from_run=args.trials_from_run,
                                   rule_overrides=overrides)
-    except ValueError as error:  # another rule, or a run whose trials differ
-        parser.error(str(error))
+    except ValueError as error:  # another rule, a run whose trials differ, too few trials
+        _refuse(parser, status, error)
+    result["run"] = {"status": status.status, "message": status.message, "completed_ms": status.completed_ms,
+                     "planned_ms": status.planned_ms}
     stem = args.name or ("convergence" if not overrides else f"convergence_tau{args.tau_eligibility_ms:g}ms")
-    if not stem.replace("_", "").replace("-", "").replace(".", "").isalnum():
-        parser.error(f"argument --name: expected letters, digits, '_', '-' or '.', got {stem!r}")
     (args.run / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     convergence_figure(result, args.run / "figures" / f"{stem}.png")
     for r in result["runs"]:
@@ -286,9 +334,8 @@ def main(argv=None) -> int:
                   f"{DIVERGED_OUTPUT:g} or not finite)")
         for h in r["history"]:
             cells = ", ".join(f"{e['cue']} {e['amplitude']:.3f}/{e['p_outcome']:.2f}" for e in h["cues"])
-            s = h["scaling"]
-            print(f"eta {r['learning_rate']:g}, {h['trials']} trials: output/P(outcome) {cells}; slope "
-                  f"{s['slope']:.3f}, r {s['r']:.3f}")
+            print(f"eta {r['learning_rate']:g}, {h['trials']} trials: output/P(outcome) {cells}; "
+                  f"{scaling_text(h['scaling'])}")
     return 0
 
 

@@ -8,6 +8,12 @@ linear read-out as the three-factor readout: argmax of ``W x + b``) is fitted on
 presentations of each task alone and of all tasks together, and scored on the test
 presentations. The regularisation is chosen on a held-out fifth of the training presentations.
 This is the ceiling the online rule is compared with (``docs/results-continual.md``).
+
+A run that stopped early (status ``failed``, ``interrupted`` or ``running``) is measured on the
+tasks whose training and test presentations it recorded whole, and the output says so; the
+test presentations of every task come after all the training, so a run stopped before them is
+refused (exit status 2), as is a folder without ``run.h5``; a damaged run file exits with
+status 1.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import argparse
 import numpy as np
 
 from .features import window_means
-from .io import load_run
+from .io import load_run, read_run_status, recorded_whole, run_errors_exit
 
 
 def ridge_fit(X: np.ndarray, labels: np.ndarray, alpha: float, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -40,18 +46,31 @@ def _best_alpha(X, labels, alphas, rng) -> float:
     return float(alphas[int(np.argmax(scores))])
 
 
+def tasks_recorded(run) -> list[int]:
+    """The tasks of a permuted-digits run whose training and test presentations the run
+    recorded whole: all of them, unless it stopped early. ``ValueError`` for another task."""
+    task = run.config.get("task", {})
+    if task.get("kind") != "permuted_digits":
+        raise ValueError(f"{run.path}: not a permuted-digits run (task.kind is {task.get('kind')!r})")
+    table = run.tables["presentations"]
+    whole = recorded_whole(run, table["onset_ms"], task["presentation_ms"])
+    return [t for t in range(int(task["n_tasks"])) if whole[table["task"] == t].all()]
+
+
 def digits_ceiling(run, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 0.1), max_train: int | None = None, seed: int = 0) -> dict:
     """Test accuracy of the ideal ridge readout per task (trained on that task alone) and joint
-    (trained on every task's training presentations), with the chosen regularisation."""
-    task = run.config["task"]
-    if task.get("kind") != "permuted_digits":
-        raise ValueError(f"{run.path}: not a permuted-digits run")
+    (trained on the training presentations of every task measured), with the chosen
+    regularisation, on the tasks the run recorded whole (:func:`tasks_recorded`; ``tasks`` in
+    the result). ``ValueError`` if there is none."""
+    task = run.config.get("task", {})
+    tasks = tasks_recorded(run)
+    if not tasks:
+        raise ValueError(f"{run.path}: no task's training and test presentations are all recorded")
     table = run.tables["presentations"]
     offset = task["presentation_ms"] - task["readout_ms"]
-    n_tasks = int(task["n_tasks"])
     rng = np.random.default_rng(seed)
     train, test = {}, {}
-    for t in range(n_tasks):
+    for t in tasks:
         rows = np.flatnonzero(~table["test"] & (table["task"] == t))
         if max_train is not None:
             rows = rows[:max_train]
@@ -59,15 +78,15 @@ def digits_ceiling(run, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 0.1), max_train: int | N
         rows = np.flatnonzero(table["test"] & (table["task"] == t))
         test[t] = (window_means(run, table["onset_ms"][rows] + offset, task["readout_ms"]), table["label"][rows])
     per_task = []
-    for t in range(n_tasks):
+    for t in tasks:
         alpha = _best_alpha(*train[t], alphas, rng)
         per_task.append(_accuracy(*ridge_fit(*train[t], alpha), *test[t]))
-    X = np.concatenate([train[t][0] for t in range(n_tasks)])
-    labels = np.concatenate([train[t][1] for t in range(n_tasks)])
+    X = np.concatenate([train[t][0] for t in tasks])
+    labels = np.concatenate([train[t][1] for t in tasks])
     alpha = _best_alpha(X, labels, alphas, rng)
     W, b = ridge_fit(X, labels, alpha)
-    joint = [_accuracy(W, b, *test[t]) for t in range(n_tasks)]
-    return {"per_task": per_task, "per_task_mean": float(np.mean(per_task)), "joint": joint,
+    joint = [_accuracy(W, b, *test[t]) for t in tasks]
+    return {"tasks": tasks, "per_task": per_task, "per_task_mean": float(np.mean(per_task)), "joint": joint,
             "joint_mean": float(np.mean(joint)), "joint_alpha": alpha}
 
 
@@ -78,11 +97,28 @@ def main(argv=None) -> int:
                         help="ridge regularisations to choose from (times the number of rows)")
     parser.add_argument("--max-train", type=int, default=None, help="training presentations per task used")
     args = parser.parse_args(argv)
-    result = digits_ceiling(load_run(args.run), tuple(args.alphas), args.max_train)
+    if args.max_train is not None and args.max_train < 2:
+        parser.error(f"argument --max-train: expected at least 2 presentations per task, got {args.max_train}")
+    with run_errors_exit(parser):
+        status = read_run_status(args.run)
+        run = load_run(args.run)
+        try:
+            tasks = tasks_recorded(run)
+        except ValueError as error:  # another task's run
+            parser.error(str(error))
+        n_tasks = int(run.config["task"]["n_tasks"])
+        if not tasks:
+            raise status.incomplete(f"none of its {n_tasks} tasks has all its training and test presentations "
+                                    "recorded (the test presentations come after every task's training)")
+        if not status.complete:
+            print(status.partial(f"measuring tasks {', '.join(map(str, tasks))} of 0-{n_tasks - 1}, those whose "
+                                 "training and test presentations are all recorded"))
+        result = digits_ceiling(run, tuple(args.alphas), args.max_train)
     print(f"ideal ridge readout, test accuracy: per task (each alone) {100 * result['per_task_mean']:.1f} %, "
-          f"joint (all tasks, alpha {result['joint_alpha']:g}) {100 * result['joint_mean']:.1f} %")
-    print("per task:", " ".join(f"{100 * a:.1f}" for a in result["per_task"]))
-    print("joint:   ", " ".join(f"{100 * a:.1f}" for a in result["joint"]))
+          f"joint (the tasks together, alpha {result['joint_alpha']:g}) {100 * result['joint_mean']:.1f} %")
+    print("task:    ", " ".join(f"{t:5d}" for t in result["tasks"]))
+    print("per task:", " ".join(f"{100 * a:5.1f}" for a in result["per_task"]))
+    print("joint:   ", " ".join(f"{100 * a:5.1f}" for a in result["joint"]))
     return 0
 
 

@@ -11,6 +11,11 @@
 
 or from the shell: ``python -m analysis.export RUN_DIR --nwb OUT.nwb``.
 
+A run that stopped early (status ``failed``, ``interrupted`` or ``running``) is exported as far as
+it got: its spikes and outputs to the last completed step, the trials it recorded whole; the
+NWB session description and the command's output say so. A folder without ``run.h5`` exits
+with status 2, a damaged run file with status 1.
+
 neo and pynwb are optional: ``pip install "reservoir[neo]"`` / ``"reservoir[nwb]"``. Times are
 kept exactly: neo trains hold the run file's millisecond times unchanged; NWB, whose unit is the
 second, holds ``time_ms / 1000`` as float64 (what :func:`to_nwb` writes is what pynwb reads back).
@@ -23,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import Run, load_run
+from .io import Run, load_run, read_run_status, recorded_whole, run_errors_exit
 
 
 def _require(module: str, extra: str):
@@ -66,7 +71,8 @@ def to_nwb(run: Run, path, session_description: str | None = None, overwrite: bo
     """Write the run as an NWB file: the units table (every neuron's spike times in seconds, with
     its excitatory flag), the readout outputs as a ``TimeSeries`` in ``acquisition`` (one column
     per unit, named in its description), and the task's trial table as NWB trials (start and
-    stop in seconds, every column of the table). Returns the path."""
+    stop in seconds, every column of the table; of a run that stopped early, the trials it
+    recorded whole, and the default session description says how far it got). Returns the path."""
     pynwb = _require("pynwb", "nwb")
     from datetime import datetime, timezone
 
@@ -74,8 +80,14 @@ def to_nwb(run: Run, path, session_description: str | None = None, overwrite: bo
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     name = run.config.get("name") or run.config.get("preset") or "run"
+    description = f"reservoir run {name}, seed {run.config.get('seed', '?')}"
+    status = str(run.attributes.get("status", "complete"))
+    if status != "complete":
+        planned = run.config.get("duration_ms")
+        description += (f"; stopped early: status {status!r} at t = {run.duration_ms:g} ms"
+                        + (f" of {planned:g} ms" if planned is not None else ""))
     nwb = pynwb.NWBFile(
-        session_description=session_description or f"reservoir run {name}, seed {run.config.get('seed', '?')}",
+        session_description=session_description or description,
         identifier=f"{name}-seed{run.config.get('seed', '?')}-{run.path.resolve()}",
         session_start_time=datetime(2000, 1, 1, tzinfo=timezone.utc),  # simulated: time 0 of the run
         source_script="reservoir", source_script_file_name=str(run.path))
@@ -106,7 +118,7 @@ def to_nwb(run: Run, path, session_description: str | None = None, overwrite: bo
         columns = [c for c in trials if c != "onset_step"]
         for column in columns:
             nwb.add_trial_column(column, f"the task's trial table column {column!r}")
-        for i in range(len(onset_s)):
+        for i in np.flatnonzero(recorded_whole(run, onset_s * 1000.0, period_ms)):
             nwb.add_trial(start_time=float(onset_s[i]), stop_time=float(onset_s[i] + period_ms / 1000.0),
                           **{c: trials[c][i].item() for c in columns})
     with pynwb.NWBHDF5IO(str(path), "w") as io:
@@ -130,10 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nwb", metavar="OUT.nwb", required=True, help="write an NWB file")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT.nwb if it exists")
     args = parser.parse_args(argv)
-    try:
-        path = to_nwb(load_run(args.run), args.nwb, overwrite=args.overwrite)
-    except (ImportError, FileExistsError, FileNotFoundError) as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    with run_errors_exit(parser):
+        status = read_run_status(args.run)
+        run = load_run(args.run)
+        if not status.complete:
+            trials = run.tables.get("trials")
+            kept = ""
+            if trials:
+                whole = recorded_whole(run, trials["onset_step"] * run.dt_ms, _trial_period_ms(run))
+                kept = f" and the {int(whole.sum())} of its {whole.size} trials recorded whole"
+            print(status.partial(f"exporting its spikes and readout outputs to t = {status.completed_ms:g} ms{kept}"))
+        try:
+            path = to_nwb(run, args.nwb, overwrite=args.overwrite)
+        except (ImportError, FileExistsError) as error:
+            parser.error(str(error))
     print(f"wrote {path}")
     return 0
 

@@ -1,27 +1,63 @@
 """Readout features rebuilt from a run's recorded spikes.
 
-The readouts see exponentially filtered spike trains (``[readouts] traces``): at every step
-each trace decays by ``exp(-dt / tau)`` and then adds ``1 / tau`` per spike. The run file keeps
-the spikes, not the features, so the analyses rebuild them here: one filtered window per call,
-computed at the sampled steps only (the per-step recurrence summed in closed form between
-samples), so time and memory follow the samples and the spikes, not the steps.
+The readouts see filtered spike trains (``[readouts] traces``, :mod:`reservoir.readouts.traces`):
+at every step an exponential trace decays by ``exp(-dt / tau)`` and then adds ``1 / tau`` per
+spike; a double exponential follows ``r <- r e^(-dt/tau_rise) + h dt``, ``h <- h e^(-dt/tau_decay)``
+and adds ``1 / (tau_rise tau_decay)`` to ``h`` per spike (the feature is ``r``). The run file
+keeps the spikes, not the features, so the analyses rebuild them here, with every filter of the
+bank: one filtered window per call, computed at the sampled steps only (the per-step recurrence
+summed in closed form between samples), so time and memory follow the samples and the spikes,
+not the steps.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+
+from reservoir.readouts.config import TraceFilterConfig
+from reservoir.synapses import SynapticFilter
 
 from .io import SpikeFile
 
 DEFAULT_FILTERS = ({"kind": "exponential", "tau_ms": 20.0},)
+TRACE_FILTER_KINDS = ("exponential", "double_exponential")
 
 
-def run_filters(run) -> list[dict]:
-    """The run's readout trace filters (a 20 ms exponential trace when it has no readouts);
-    raises unless they are all exponential."""
-    filters = run.config.get("readouts", {}).get("traces") or list(DEFAULT_FILTERS)
-    if any(f.get("kind", "exponential") != "exponential" for f in filters):
-        raise ValueError("readouts.traces: rebuilding features from spikes needs exponential trace filters")
-    return filters
+def trace_filter(item) -> SynapticFilter:
+    """One trace filter as a :class:`~reservoir.synapses.SynapticFilter`: a number is the time
+    constant of an exponential trace (ms); a mapping is a ``[readouts] traces`` entry (kind and
+    time constants, the configuration's defaults for the others). Raises ``ValueError`` for a
+    kind the trace bank does not have."""
+    if isinstance(item, SynapticFilter):
+        spec = item
+    elif isinstance(item, Mapping):
+        kind = item.get("kind", "exponential")
+        if kind not in TRACE_FILTER_KINDS:
+            raise ValueError(f"readouts.traces: a trace filter must be one of {list(TRACE_FILTER_KINDS)}, "
+                             f"got {kind!r}")
+        spec = TraceFilterConfig(**item).synaptic_filter()
+    else:
+        spec = SynapticFilter("exponential", tau_ms=float(item))
+    if spec.kind not in TRACE_FILTER_KINDS:
+        raise ValueError(f"a trace filter must be one of {list(TRACE_FILTER_KINDS)}, got {spec.kind!r}")
+    return spec
+
+
+def run_filters(run) -> list[SynapticFilter]:
+    """The run's readout trace filters, in feature order (a 20 ms exponential trace when it has
+    no readouts); ``ValueError`` names an entry the trace bank cannot have."""
+    return [trace_filter(f) for f in run.config.get("readouts", {}).get("traces") or DEFAULT_FILTERS]
+
+
+def _lag_sum(d_rise: float, d_decay: float, lag: np.ndarray) -> np.ndarray:
+    """``sum_{k < lag} d_rise^(lag-1-k) d_decay^k``: how much of ``h`` reaches ``r`` of a double
+    exponential over ``lag`` steps (``(d_rise^lag - d_decay^lag) / (d_rise - d_decay)``;
+    ``lag d^(lag-1)`` when the two decays are equal)."""
+    lag = np.asarray(lag)
+    if d_rise == d_decay:
+        return lag * d_rise ** np.maximum(lag - 1, 0)
+    return (d_rise ** lag - d_decay ** lag) / (d_rise - d_decay)
 
 
 class SpikeIndex:
@@ -64,17 +100,21 @@ class SpikeIndex:
         lo, hi = np.searchsorted(self.times, [t_start_ms, t_stop_ms])
         return self.times[lo:hi], self.ids[lo:hi]
 
-    def filtered(self, start_ms: float, n_steps: int, sample_steps: np.ndarray, taus_ms, dtype=np.float64) -> np.ndarray:
-        """``(len(sample_steps), N x len(taus_ms))`` traces of the window of ``n_steps`` steps
+    def filtered(self, start_ms: float, n_steps: int, sample_steps: np.ndarray, filters,
+                 dtype=np.float64) -> np.ndarray:
+        """``(len(sample_steps), N x len(filters))`` traces of the window of ``n_steps`` steps
         from ``start_ms``, starting from zero, sampled after the update of each listed step
-        (ascending).
+        (ascending). ``filters``: the bank's filters in feature order, each a time constant (an
+        exponential trace), a ``[readouts] traces`` entry or a
+        :class:`~reservoir.synapses.SynapticFilter` (:func:`trace_filter`).
 
-        Only the samples are computed, never the traces at every step: each spike adds
-        ``exp(-lag dt / tau) / tau`` to the first sample at or after it (``lag`` steps later), and
-        from one sample to the next the traces decay by ``exp(-gap dt / tau)``, which is the
-        engine's per-step recurrence summed in closed form (equal to it up to rounding). Memory is
-        that of the samples, not of a neurons x steps array."""
+        Only the samples are computed, never the traces at every step: each spike adds its
+        filter's response ``lag`` steps later (``exp(-lag dt / tau) / tau`` for an exponential
+        trace) to the first sample at or after it, and from one sample to the next the state
+        evolves by the engine's per-step recurrence summed in closed form over the gap (equal to
+        it up to rounding). Memory is that of the samples, not of a neurons x steps array."""
         dt, n = self.dt_ms, self.n_neurons
+        specs = [trace_filter(f) for f in filters]
         sample_steps = np.asarray(sample_steps, dtype=np.int64)
         if sample_steps.size > 1 and np.any(np.diff(sample_steps) <= 0):
             raise ValueError("sample_steps must be strictly ascending")
@@ -86,17 +126,35 @@ class SpikeIndex:
         lag = sample_steps[sample[keep]] - steps[keep]
         del times, ids, steps, sample, keep  # the window's spikes: only where and lag are needed now
         gaps = np.diff(sample_steps)
-        out = None  # one tau in the float64 of the sums: the traces themselves, no second array
-        if len(taus_ms) != 1 or np.dtype(dtype) != np.float64:
-            out = np.empty((len(sample_steps), n * len(taus_ms)), dtype=dtype)
-        for k, tau in enumerate(taus_ms):
-            decay = np.exp(-dt / tau)
-            added = np.bincount(where, weights=decay ** lag / tau, minlength=len(sample_steps) * n)
-            traces = added.reshape(len(sample_steps), n)
-            for i in range(1, len(sample_steps)):  # in place: x[i] + c y[i-1], as lfilter computes it
-                traces[i] += decay ** gaps[i - 1] * traces[i - 1]
-            if out is None:
-                return traces
+        shape = (len(sample_steps), n)
+
+        def summed(weights: np.ndarray) -> np.ndarray:
+            """Each sample's and neuron's sum of ``weights`` over its spikes, ``shape``, float64:
+            ``np.bincount`` returns int64 when there are no spikes, whatever the weights' dtype."""
+            sums = np.bincount(where, weights=weights, minlength=shape[0] * n)
+            return sums.astype(np.float64, copy=False).reshape(shape)
+
+        out = None  # one exponential filter in the float64 of the sums: the traces themselves, no second array
+        if len(specs) != 1 or specs[0].kind != "exponential" or np.dtype(dtype) != np.float64:
+            out = np.empty((shape[0], n * len(specs)), dtype=dtype)
+        for k, spec in enumerate(specs):
+            if spec.kind == "exponential":
+                tau = spec.tau_ms
+                decay = np.exp(-dt / tau)
+                traces = summed(decay ** lag / tau)
+                for i in range(1, shape[0]):  # in place: x[i] + c y[i-1], as lfilter computes it
+                    traces[i] += decay ** gaps[i - 1] * traces[i - 1]
+                if out is None:
+                    return traces
+            else:  # double exponential: r (the feature) and h; r <- d_rise r + dt h, h <- d_decay h, h += jump
+                d_rise, d_decay, jump = spec.coefficients(dt)
+                traces = summed(jump * dt * _lag_sum(d_rise, d_decay, lag))
+                aux = summed(jump * d_decay ** lag)
+                from_r, from_h, h_decay = d_rise ** gaps, dt * _lag_sum(d_rise, d_decay, gaps), d_decay ** gaps
+                for i in range(1, shape[0]):
+                    traces[i] += from_r[i - 1] * traces[i - 1] + from_h[i - 1] * aux[i - 1]
+                    aux[i] += h_decay[i - 1] * aux[i - 1]
+                del aux
             out[:, k * n:(k + 1) * n] = traces
         return out
 
@@ -104,40 +162,43 @@ class SpikeIndex:
 def trial_features(run, onsets_ms: np.ndarray, length_ms: float, every_ms: float = 5.0, lead_in_ms: float = 0.0,
                    taus_ms=None, dtype=np.float32) -> np.ndarray:
     """``(trials, samples, N x filters)`` features sampled every ``every_ms`` from each onset,
-    with the run's trace filters (or the time constants ``taus_ms``).
+    with the run's trace filters, exponential and double exponential (or exponential traces of
+    the time constants ``taus_ms``).
 
     Filtering starts ``lead_in_ms`` before each onset from a zero state, which is exact when
     the trial-start reset zeroes the traces (``lead_in_ms = 0``) and close otherwise. The default
     ``float32`` halves the memory of long runs; pass ``np.float64`` for the exact values."""
-    taus = [float(f.get("tau_ms", 20.0)) for f in run_filters(run)] if taus_ms is None else list(taus_ms)
+    filters = run_filters(run) if taus_ms is None else list(taus_ms)
     lead = int(round(lead_in_ms / run.dt_ms))
     n_steps = lead + int(round(length_ms / run.dt_ms))
     every = max(1, int(round(every_ms / run.dt_ms)))
     sample_steps = lead + np.arange(int(round(length_ms / every_ms))) * every
-    out = np.empty((len(onsets_ms), sample_steps.size, run.n_neurons * len(taus)), dtype=dtype)
+    out = np.empty((len(onsets_ms), sample_steps.size, run.n_neurons * len(filters)), dtype=dtype)
     with SpikeIndex(run) as spikes:
         for trial, onset in enumerate(onsets_ms):
-            out[trial] = spikes.filtered(onset - lead * run.dt_ms, n_steps, sample_steps, taus, dtype)
+            out[trial] = spikes.filtered(onset - lead * run.dt_ms, n_steps, sample_steps, filters, dtype)
     return out
 
 
 def window_means(run, starts_ms, length_ms: float, lead_in_ms: float = 200.0, taus_ms=None) -> np.ndarray:
     """``(len(starts_ms), N x filters)``: each window's mean feature vector (the mean of the
-    traces after each of the window's steps), with the run's trace filters.
+    traces after each of the window's steps), with the run's trace filters (or exponential
+    traces of the time constants ``taus_ms``).
 
     Each window is filtered from a zero state ``lead_in_ms`` before its start, so a trace's
-    error is ``exp(-lead_in / tau)`` of its value then (5e-5 for 200 ms and tau = 20 ms).
+    error is ``exp(-lead_in / tau)`` of its value then (5e-5 for 200 ms and tau = 20 ms; for a
+    double exponential, tau is the slower of its two).
     Windows are rebuilt one at a time, so memory stays bounded for long runs.
     """
-    taus = [float(f.get("tau_ms", 20.0)) for f in run_filters(run)] if taus_ms is None else list(taus_ms)
+    filters = run_filters(run) if taus_ms is None else list(taus_ms)
     dt = run.dt_ms
     lead = int(round(lead_in_ms / dt))
     n_window = int(round(length_ms / dt))
     starts = np.asarray(starts_ms, dtype=float)
-    out = np.empty((starts.size, run.n_neurons * len(taus)))
+    out = np.empty((starts.size, run.n_neurons * len(filters)))
     with SpikeIndex(run) as spikes:
         for i, start in enumerate(starts):
             begin = max(0.0, start - lead * dt)
             skip = int(round((start - begin) / dt))
-            out[i] = spikes.filtered(begin, skip + n_window, skip + np.arange(n_window), taus).mean(axis=0)
+            out[i] = spikes.filtered(begin, skip + n_window, skip + np.arange(n_window), filters).mean(axis=0)
     return out

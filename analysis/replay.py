@@ -30,7 +30,22 @@ import numpy as np
 from reservoir.rules.three_factor import ThreeFactorReadout
 
 from .features import SpikeIndex, run_filters
+from .io import recorded_whole
 from .whatwhen import WhatWhenDesign, when_measures
+
+
+class TooFewTrialsError(ValueError):
+    """The run has fewer trials than an analysis asks for: in its design, or recorded whole when
+    it stopped early (:func:`trials_recorded`)."""
+
+
+def trials_recorded(design: WhatWhenDesign, run, length_ms: float | None = None) -> int:
+    """How many trials, from the first, the run recorded whole: ``length_ms`` from each cue
+    (default: the trial and its interval), all of them unless the run stopped early."""
+    table = run.tables["trials"]
+    length = design.trial_ms + design.iti_ms if length_ms is None else float(length_ms)
+    whole = recorded_whole(run, table["onset_step"] * run.dt_ms, length)
+    return int(whole.size if whole.all() else np.argmin(whole))
 
 
 def parse_candidate(text: str) -> tuple[str, dict]:
@@ -56,22 +71,27 @@ def replay_when_rule(design: WhatWhenDesign, run, candidates: dict[str, dict], b
                      n_trials: int | None = None) -> dict[str, dict]:
     """Replay each candidate (``name -> settings`` that replace those of ``base_rule``, the run's
     "when" three-factor settings, :func:`analysis.convergence.when_rule`) over the first ``n_trials`` trials
-    (default: all) and return, per candidate, :func:`when_measures` of its outputs and the
-    ``(trials, samples)`` outputs themselves (key ``when``)."""
+    (default: all that the run recorded whole, :func:`trials_recorded`) and return, per
+    candidate, :func:`when_measures` of its outputs and the ``(trials, samples)`` outputs
+    themselves (key ``when``). :class:`TooFewTrialsError` if the run recorded fewer."""
     c = design
     if not c.reset_between_trials:
         raise ValueError("task.reset_between_trials: replaying a run's own trials needs the trial-start reset "
                          "(each trial's features then start from zero)")
     table = run.tables["trials"]
-    total = len(table["trial"]) if n_trials is None else int(n_trials)
-    if not 1 <= total <= len(table["trial"]):
-        raise ValueError(f"n_trials: expected 1 to {len(table['trial'])}, got {n_trials}")
+    recorded = trials_recorded(design, run)
+    if recorded == 0:
+        raise TooFewTrialsError(f"{run.path} holds no trial recorded whole "
+                                f"(it has {len(table['trial'])} in its design)")
+    total = recorded if n_trials is None else int(n_trials)
+    if not 1 <= total <= recorded:
+        whole = "" if recorded == len(table["trial"]) else f" (the trials recorded whole, of {len(table['trial'])})"
+        raise TooFewTrialsError(f"n_trials: expected 1 to {recorded}{whole}, got {n_trials}")
     dt = run.dt_ms
     period_steps = int(round((c.trial_ms + c.iti_ms) / dt))
     trial_steps = int(round(c.trial_ms / dt))
     every = max(1, int(round(run.output_dt_ms / dt)))
-    taus = [float(f.get("tau_ms", 20.0)) for f in run_filters(run)]
-    spikes = SpikeIndex(run)
+    filters = run_filters(run)
     learners = {}
     for name, settings in candidates.items():
         rule = {**base_rule, **settings}
@@ -82,20 +102,21 @@ def replay_when_rule(design: WhatWhenDesign, run, candidates: dict[str, dict], b
     gates = np.zeros((period_steps, 1))
     gates[:trial_steps] = 1.0
     steps = np.arange(period_steps)
-    for trial in range(total):
-        onset_ms = table["onset_step"][trial] * dt
-        X = spikes.filtered(onset_ms, period_steps, steps, taus)
-        target = np.zeros((period_steps, 1))
-        if table["identity"][trial] >= 0:
-            arrival = int(round(table["latency_ms"][trial] / dt))
-            target[arrival:arrival + int(round(c.outcome_ms / dt))] = 1.0
-        for name, learner in learners.items():
-            if learner.weights_ is None:
-                learner.start(X.shape[1])
-            carried[name][trial] = learner.predict(X[:trial_steps:every])[:, 0]
-            learner.partial_fit(X, target, gates)
-            outputs[name][trial] = learner.last_outputs_[:trial_steps:every, 0]
-            learner.reset_state()
+    with SpikeIndex(run) as spikes:
+        for trial in range(total):
+            onset_ms = table["onset_step"][trial] * dt
+            X = spikes.filtered(onset_ms, period_steps, steps, filters)
+            target = np.zeros((period_steps, 1))
+            if table["identity"][trial] >= 0:
+                arrival = int(round(table["latency_ms"][trial] / dt))
+                target[arrival:arrival + int(round(c.outcome_ms / dt))] = 1.0
+            for name, learner in learners.items():
+                if learner.weights_ is None:
+                    learner.start(X.shape[1])
+                carried[name][trial] = learner.predict(X[:trial_steps:every])[:, 0]
+                learner.partial_fit(X, target, gates)
+                outputs[name][trial] = learner.last_outputs_[:trial_steps:every, 0]
+                learner.reset_state()
     sub = {key: values[:total] for key, values in table.items()}
     results = {}
     for name in candidates:
