@@ -6,6 +6,7 @@ under the user's overrides before validation; :func:`resolve_config` is the one 
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -155,6 +156,9 @@ class SimulationConfig(_Section):
         if bad:
             raise ValueError(f"recording.trace_neurons: ids {bad} are outside [0, {net.n_neurons})")
         n_steps = self.duration_ms / self.integration.dt_ms
+        if not n_steps < 2**63:  # the kernels count steps in int64 (and round() fails on inf)
+            raise ValueError(f"duration_ms: {self.duration_ms:g} ms at integration.dt_ms = {self.integration.dt_ms:g} "
+                             f"is {n_steps:.3g} steps; at most 2^63 - 1")
         if abs(n_steps - round(n_steps)) > 1e-6 * max(1.0, n_steps):
             raise ValueError(f"duration_ms: {self.duration_ms} is not a whole number of "
                              f"integration.dt_ms = {self.integration.dt_ms} steps")
@@ -165,29 +169,54 @@ class SimulationConfig(_Section):
         return int(round(self.duration_ms / self.integration.dt_ms))
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any], _path: str = "") -> dict[str, Any]:
     """Recursively merge ``override`` into a copy of ``base`` (override wins).
 
     A dict with integer-like keys merged onto a list addresses its items, so the command-line
-    path ``readouts.groups.0.rule`` reaches the first readout group.
+    path ``readouts.groups.0.rule`` reaches the first readout group; an index that is out of
+    range or not a number raises :class:`ConfigError` naming the full key path.
     """
     merged = dict(base)
     for key, value in override.items():
         current = merged.get(key)
+        path = f"{_path}{key}"
         if isinstance(value, dict) and isinstance(current, dict):
-            merged[key] = deep_merge(current, value)
-        elif isinstance(value, dict) and isinstance(current, list) and value and all(
-                isinstance(k, str) and k.isdigit() for k in value):
+            merged[key] = deep_merge(current, value, path + ".")
+        elif isinstance(value, dict) and isinstance(current, list) and value:
             items = list(current)
             for index, item in value.items():
+                if not (isinstance(index, str) and index.isascii() and index.isdigit()):
+                    raise ConfigError(f"{path}.{index}: expected a list index (a whole number from 0 to "
+                                      f"{len(items) - 1}; {path} is a list of {len(items)} items)")
                 i = int(index)
                 if i >= len(items):
-                    raise ConfigError(f"{key}.{index}: index out of range (the list has {len(items)} items)")
-                items[i] = deep_merge(items[i], item) if isinstance(item, dict) and isinstance(items[i], dict) else item
+                    raise ConfigError(f"{path}.{index}: index out of range (the list has {len(items)} items)")
+                items[i] = (deep_merge(items[i], item, f"{path}.{index}.")
+                            if isinstance(item, dict) and isinstance(items[i], dict) else item)
             merged[key] = items
         else:
             merged[key] = value
     return merged
+
+
+def reject_non_finite(data: Any) -> None:
+    """Raise :class:`ConfigError` naming every key of ``data`` (nested tables and lists) whose
+    value is a non-finite float (TOML's ``nan``, ``inf``): no setting means anything with one."""
+    bad = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            bad.append(f"{path}: Input should be a finite number (got {value!r})")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{path}.{index}")
+
+    walk(data, "")
+    if bad:
+        raise ConfigError("\n".join(bad))
 
 
 def format_validation_error(error: ValidationError, union_tags: dict[str, set[str]] | None = None) -> str:
@@ -202,13 +231,23 @@ def format_validation_error(error: ValidationError, union_tags: dict[str, set[st
         tags = (union_tags or {}).get(str(loc[0]), set()) if loc else set()
         if len(loc) > 1 and isinstance(loc[1], str) and loc[1] in tags:
             del loc[1]
-        path = ".".join(str(part) for part in loc)
+        path = ".".join(str(part) if part != "" else '""' for part in loc)  # an empty TOML key shows as ""
         message = problem["msg"].removeprefix("Value error, ")
         unknown = problem["type"] in ("extra_forbidden", "unexpected_keyword_argument")
         if unknown:
             message = "unknown key"
         given = problem.get("input")
+        if problem["type"] == "list_type" and isinstance(given, dict) and given:  # KEY.0=... where there is no list
+            message = (f"Input should be a valid list; items by index ({', '.join(map(str, given))}) reach only "
+                       "the items of a list given by the file, its base or its preset (set the whole list instead)")
         suffix = "" if unknown or problem["type"] == "value_error" or isinstance(given, dict) else f" (got {given!r})"
+        if problem["type"] in ("union_tag_invalid", "union_tag_not_found"):  # name the discriminator key itself
+            discriminator = str(problem.get("ctx", {}).get("discriminator", "")).strip("'")
+            path = f"{path}.{discriminator}" if path and discriminator else path or discriminator
+            expected = problem.get("ctx", {}).get("expected_tags") or ", ".join(repr(tag) for tag in sorted(tags))
+            kind = given.get(discriminator) if isinstance(given, dict) else None
+            message = (f"missing; expected one of {expected}" if problem["type"] == "union_tag_not_found"
+                       else f"expected one of {expected} (got {kind!r})")
         keyed = re.match(r"^([A-Za-z_][\w.]*): (.*)$", message, re.S) if problem["type"] == "value_error" else None
         if keyed and path:  # a section's own check names a key inside it: "cues: ..." in [task]
             path, message = f"{path}.{keyed.group(1)}", keyed.group(2)
@@ -222,6 +261,7 @@ def resolve_config(preset: str | None = None, overrides: dict[str, Any] | None =
     if preset is not None:
         data = deep_merge(preset_config(preset), {"preset": preset})
     data = deep_merge(data, overrides or {})
+    reject_non_finite(data)
     try:
         return SimulationConfig.model_validate(data)
     except ValidationError as error:

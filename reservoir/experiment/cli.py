@@ -78,11 +78,15 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY.PATH=VALUE, got {text!r}")
+    path = key.strip().split(".")
+    if not all(part.strip() for part in path):
+        raise argparse.ArgumentTypeError(f"{key.strip()!r} in {text!r}: an empty part in KEY.PATH "
+                                         "(expected names and list indices joined by single dots)")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # bare strings need no quotes
-    return key.strip().split("."), value
+    return path, value
 
 
 def set_path(tree: dict, path: list[str], value: Any) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from paradigms import CueBumpTask, CueBumpTaskConfig, NoTaskConfig, SineTask, SineTaskConfig, Task, WhatWhenTask
 from paradigms import PermutedDigitsTask, PermutedDigitsTaskConfig, WhatWhenTaskConfig
 
-from ..config import ConfigError, SimulationConfig, deep_merge, format_validation_error
+from ..config import ConfigError, SimulationConfig, deep_merge, format_validation_error, reject_non_finite
 from ..presets import preset_config
 from ..readouts import ReadoutsConfig
 
@@ -58,11 +58,13 @@ class ExperimentConfig(SimulationConfig):
             if task.learn_stop_ms > self.duration_ms:
                 raise ValueError("task.learn_stop_ms: must not exceed duration_ms")
         if task.kind in ("cue_bump", "whatwhen") and self.duration_ms + 1e-9 < task.duration_ms():
+            trials = "task.n_trials" if task.kind == "cue_bump" else "the sum of task.blocks' n_trials"
             raise ValueError(f"duration_ms: the {task.kind} task needs at least its trials' total "
-                             f"(trials x (trial_ms + iti_ms)) = {task.duration_ms():g} ms")
+                             f"({trials} x (task.trial_ms + task.iti_ms)) = {task.duration_ms():g} ms")
         if task.kind == "permuted_digits" and self.duration_ms + 1e-9 < task.duration_ms():
             raise ValueError(f"duration_ms: the permuted_digits task needs at least its presentations' total "
-                             f"(presentations x (presentation_ms + gap_ms)) = {task.duration_ms():g} ms")
+                             f"(task.n_tasks x (task.epochs_per_task x training images + test images) x "
+                             f"(task.presentation_ms + task.gap_ms)) = {task.duration_ms():g} ms")
         if task.kind == "whatwhen" and task.what_group is not None:
             names = [g.name for g in self.readouts.groups]
             if task.what_group not in names:
@@ -83,6 +85,8 @@ def load_experiment(path, overrides: dict[str, Any] | None = None) -> Experiment
     merged = deep_merge(data, overrides or {})
     preset = merged.get("preset")
     if preset is not None:
+        if not isinstance(preset, str):
+            raise ConfigError(f"preset: expected a preset name (text; 'reservoir presets' lists them), got {preset!r}")
         try:
             merged = deep_merge(preset_config(preset), merged)
         except KeyError as error:
@@ -95,11 +99,24 @@ def read_toml(path: Path, what: str, error: type[Exception] = ConfigError) -> di
     """The table of the TOML file ``path``; ``error`` naming it (as ``what``) if it does not
     exist or is not valid TOML."""
     try:
-        return tomllib.loads(Path(path).read_text())
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder, not a file") from None
+    except OSError as failure:
+        raise error(f"{what} {path} cannot be read: {failure.strerror or failure}") from None
+    except UnicodeDecodeError as decode:
+        line = decode.object[:decode.start].count(b"\n") + 1
+        raise error(f"{path} is not valid TOML: not UTF-8 text (byte {decode.start}, line {line})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as decode:
-        raise error(f"{path} is not valid TOML: {decode}") from None
+        message = str(decode)
+        if message.endswith("(at end of document)"):  # say where that is
+            lines = text.split("\n")
+            message = message.removesuffix(")") + f": line {len(lines)}, column {len(lines[-1]) + 1})"
+        raise error(f"{path} is not valid TOML: {message}") from None
 
 
 def _read_with_bases(path: Path, seen: tuple = ()) -> dict[str, Any]:
@@ -111,7 +128,11 @@ def _read_with_bases(path: Path, seen: tuple = ()) -> dict[str, Any]:
     base = data.pop("base", None)
     if base is None:
         return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"base: expected the name of an experiment file (text, relative to {path}), got {base!r}")
     base_path = (path.parent / base).resolve()
+    if not base_path.is_file():
+        raise ConfigError(f"base: {base!r} in {path}: there is no file {base_path}")
     if base_path in seen:
         raise ConfigError(f"base: {path} and {base_path} include each other")
     merged = deep_merge(_read_with_bases(base_path, seen + (base_path,)), data)
@@ -122,6 +143,7 @@ def _read_with_bases(path: Path, seen: tuple = ()) -> dict[str, Any]:
 
 def validate_experiment(data: dict[str, Any]) -> ExperimentConfig:
     """Validate a merged experiment dictionary; raises :class:`~reservoir.config.ConfigError`."""
+    reject_non_finite(data)
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as error:
@@ -133,6 +155,7 @@ def validate_run_config(data: dict[str, Any]) -> SimulationConfig:
     ``[task]`` or ``[readouts]`` section, else a plain simulation."""
     if "task" in data or "readouts" in data:
         return validate_experiment(data)
+    reject_non_finite(data)
     try:
         return SimulationConfig.model_validate(data)
     except ValidationError as error:

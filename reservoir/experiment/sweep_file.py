@@ -25,6 +25,9 @@ from ..config import ConfigError, format_validation_error
 from .cli import set_path
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
+MAX_POINTS = 100_000
+"""The most points (parameter sets x seeds) a sweep may have: every one is validated before
+anything runs, and a typo such as ``n_samples = 1000000000`` should fail at once, not hang."""
 
 
 class SweepError(ValueError):
@@ -142,14 +145,26 @@ def parse_sweep(data: dict[str, Any], where: str = "sweep file") -> SweepFile:
         sweep = SweepFile.model_validate(data)
     except ValidationError as error:
         message = format_validation_error(error)
-        message = re.sub(r"^random\.parameters\.", "random.", message, flags=re.M)
+        message = re.sub(r"^random\.parameters([.:])", r"random\1", message, flags=re.M)
         raise SweepError(f"{where}: {message}") from None
-    swept = [k for key in sweep.grid for k in key.split(",")] + list(sweep.random.parameters if sweep.random else [])
-    for key in swept:
-        if not key or any(not part for part in key.split(".")):
-            raise SweepError(f"{where}: {key!r}: not a dotted key")
+    grid_keys = [k for key in sweep.grid for k in key.split(",")]
+    random_keys = list(sweep.random.parameters if sweep.random else [])
+    swept = grid_keys + random_keys
+    for section, key in ([("set", k) for k in sweep.set] + [("grid", k) for k in grid_keys]
+                         + [("random", k) for k in random_keys]):
+        if not key or any(not part.strip() for part in key.split(".")):
+            raise SweepError(f"{where}: {section}: {key!r}: not a dotted key (names and list indices joined by "
+                             "single dots)")
         if key == "seed":
-            raise SweepError(f"{where}: seed: sweep seeds with the top-level 'seeds' list")
+            raise SweepError(f"{where}: {section}.seed: sweep seeds with the top-level 'seeds' list")
+    n_grid = math.prod(len(values) for values in sweep.grid.values())
+    n_samples = sweep.random.n_samples if sweep.random else 1
+    n_points = n_grid * n_samples * len(sweep.seeds)
+    if n_points > MAX_POINTS:
+        factors = [f"{n_grid:,} grid points"] * bool(sweep.grid) + [f"random.n_samples = {n_samples:,}"] * bool(
+            sweep.random) + [f"{len(sweep.seeds):,} seeds"]
+        raise SweepError(f"{where}: too many points: {' x '.join(factors)} = {n_points:,}; "
+                         f"a sweep has at most {MAX_POINTS:,}")
     duplicated = sorted({k for k in swept if swept.count(k) > 1})
     if duplicated:
         raise SweepError(f"{where}: {duplicated[0]}: swept twice (grid and random, or two linked groups)")
@@ -161,12 +176,12 @@ def resolve_experiment(name: str, base: Path) -> Path:
     path = Path(name)
     if not path.is_absolute():
         local = base / path
-        if local.exists():
+        if local.is_file():
             return local.resolve()
         packaged = files("experiments") / name
         if packaged.is_file():
             return Path(str(packaged))
-    if path.exists():
+    if path.is_file():
         return path.resolve()
     raise SweepError(f"experiment: {name!r} is neither a file next to the sweep file nor a packaged experiment")
 
