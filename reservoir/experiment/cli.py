@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tomllib
 from importlib.resources import files
@@ -311,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
                                       for k, v in extra.items()))
     if any(isinstance(v, (dict, list)) for k, v in metrics.items() if k != "figures"):
         print(f"all metrics: {out}/metrics.json")
+    if metrics.get("claims"):
+        from analysis.claims import verdict_table
+
+        print(verdict_table(metrics["claims"], width=shutil.get_terminal_size((110, 24)).columns))
     return 0
 
 
