@@ -104,3 +104,34 @@ def differing_datasets(left: dict, right: dict) -> list[str]:
     only = sorted(left.keys() ^ right.keys())
     return only + [k for k in left.keys() & right.keys()
                    if not np.array_equal(left[k], right[k], equal_nan=left[k].dtype.kind == "f")]
+
+
+def metric_leaves(tree, path=""):
+    """``(dotted path, value)`` of every leaf of a nested dict/list (JSON-like)."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from metric_leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from metric_leaves(value, f"{path}[{i}]")
+    else:
+        yield path, tree
+
+
+def metrics_differences(actual, expected, rtol: float = 1e-9, atol: float = 1e-12) -> list[str]:
+    """Where two metrics trees differ: every leaf equal, floats to ``rtol`` / ``atol`` (results of
+    linear algebra round differently with the BLAS kernel, its thread split and the arrays'
+    alignment, so they are never compared by digest)."""
+    import math
+
+    here, recorded = dict(metric_leaves(actual)), dict(metric_leaves(expected))
+    problems = [f"{key}: {'unexpected' if key in here else 'missing'}" for key in sorted(set(here) ^ set(recorded))]
+    for key in recorded.keys() & here.keys():
+        a, b = here[key], recorded[key]
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+        if numbers and isinstance(b, float):
+            if not (math.isclose(a, b, rel_tol=rtol, abs_tol=atol) or (math.isnan(a) and math.isnan(b))):
+                problems.append(f"{key}: {a!r}, expected {b!r} (rtol {rtol:g})")
+        elif a != b:
+            problems.append(f"{key}: {a!r}, expected {b!r}")
+    return sorted(problems)
