@@ -25,7 +25,7 @@ from reservoir.readouts import Readouts, Teacher
 class NoTaskConfig(BaseModel):
     """No task: the network runs with the ``[stimulus]`` section's input, readouts are idle."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     kind: Literal["none"] = Field("none", description="no task")
 
 

@@ -31,7 +31,7 @@ from .base import Segment, Task
 class CueBumpTaskConfig(BaseModel):
     """A cue, then a target bump at a fixed latency, trial after trial (the three-factor sanity task)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     kind: Literal["cue_bump"] = "cue_bump"
     group: str = Field("when", description="the readout group that learns the bump")
     n_trials: int = Field(200, ge=2, description="number of trials")

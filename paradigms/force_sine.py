@@ -30,7 +30,7 @@ from .base import Segment, Task
 class SineTaskConfig(BaseModel):
     """FORCE training of a sinusoid (Nicola & Clopath 2017): RLS on between two times, then free running."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     kind: Literal["sine"] = "sine"
     group: str = Field("force", description="the rls readout group trained on the sine")
     frequency_hz: float = Field(5.0, gt=0.0, description="target frequency")

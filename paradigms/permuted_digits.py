@@ -52,7 +52,7 @@ CONTINUAL_FILE = continual.CONTINUAL_FILE
 class PermutedDigitsTaskConfig(BaseModel):
     """Permuted 8x8 digits: tasks learned one after another (or jointly) by one shared readout."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     kind: Literal["permuted_digits"] = "permuted_digits"
     group: str = Field("digit", description="the readout group (10 units, three-factor rule)")
     n_tasks: int = Field(10, ge=1, le=1000, description="tasks (pixel permutations; task 0 is permuted too)")

@@ -43,7 +43,7 @@ from .base import Segment, Task
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CueConfig(_Strict):

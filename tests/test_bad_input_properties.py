@@ -881,6 +881,18 @@ def test_non_finite_numbers_exit_2_naming_the_key(tmp_path, assignment, key):
     assert "finite" in outcome.error
 
 
+@pytest.mark.parametrize("assignment, key", [
+    ("network.n_neurons=true", "network.n_neurons"),  # was: accepted as 1 neuron (a bool taken for an int)
+    ('network.n_neurons="1000"', "network.n_neurons"),  # was: the string converted to a number
+    ("task.cues.0.latency_ms=true", "task.cues.0.latency_ms"),
+    ('readouts.groups.0.three_factor.learning_rate="3e-5"', "readouts.groups.0.three_factor.learning_rate"),
+    ("recording.spikes=1", "recording.spikes"),  # was: 1 taken for true
+])
+def test_values_of_the_wrong_type_are_not_converted(tmp_path, assignment, key):
+    outcome, space = _run_set(tmp_path, assignment)
+    assert_rejected(outcome, space, [key])
+
+
 def test_a_step_count_beyond_int64_exits_2_naming_duration_ms(tmp_path):
     # was: OverflowError (1e308 / 0.5 ms is inf steps), a traceback
     outcome, space = _run_set(tmp_path, "duration_ms=1e308", command="simulate")

@@ -34,9 +34,11 @@ checks that it is current). -->
 A plain run is described by a `SimulationConfig` (`reservoir/config.py`), resolved from a preset
 and overrides (`reservoir simulate --preset NAME --set key.path=value`). An experiment file
 (`reservoir run EXPERIMENT.toml`, `reservoir/experiment/config.py`) holds the same keys plus
-`name`, a `[readouts]` section and a `[task]` section. Every section rejects unknown keys; errors
-name the full key path. The resolved configuration of a run is written to
-`config.resolved.toml` and into `run.h5`.
+`name`, a `[readouts]` section and a `[task]` section. Every section rejects unknown keys, and
+every value must have its key's type, with no conversion (`true` is not a number, `"1000"` is
+not an integer; an integer is accepted where a number is expected); numbers must be finite
+(`nan` and `inf` are refused); errors name the full key path. The resolved configuration of a
+run is written to `config.resolved.toml` and into `run.h5`.
 
 In an experiment file, a `preset` key merges that preset under the file, and a `base` key names
 a file (a path relative to this one) whose values this file overrides; arrays of tables such as

@@ -41,9 +41,9 @@ class SweepError(ValueError):
 class Distribution(BaseModel):
     """One random parameter: exactly one of ``uniform``, ``log_uniform`` (``[lo, hi]``) or ``choice``."""
 
-    model_config = ConfigDict(extra="forbid")
-    uniform: tuple[float, float] | None = None
-    log_uniform: tuple[float, float] | None = None
+    model_config = ConfigDict(extra="forbid", strict=True)
+    uniform: list[float] | None = Field(None, min_length=2, max_length=2)
+    log_uniform: list[float] | None = Field(None, min_length=2, max_length=2)
     choice: list[Any] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
@@ -72,7 +72,7 @@ class Distribution(BaseModel):
 
 
 class RandomSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     n_samples: int = Field(ge=1)
     seed: int = Field(0, ge=0)
     parameters: dict[str, Distribution] = Field(min_length=1)
@@ -81,7 +81,7 @@ class RandomSpec(BaseModel):
 class SweepFile(BaseModel):
     """A validated sweep file (dotted keys flattened)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     experiment: str = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
     name: str | None = None

@@ -12,7 +12,7 @@ from ..synapses import SynapticFilter
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TraceFilterConfig(_Section):

@@ -69,7 +69,7 @@ LATERAL_CODES = {"rate": 0, "spiking": 1, "quantised": 2}
 class LateralNeuronsConfig(BaseModel):
     """How the lateral neurons respond: rates, simulated spiking neurons, or quantised rates."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     kind: Literal["rate", "spiking", "quantised"] = Field(
         "rate", description="`rate` (y = H x), `spiking` (integrate-and-fire neurons simulated for "
                             "`spiking_steps`), `quantised` (the reference code's shortcut for them)")
@@ -82,7 +82,7 @@ class LateralNeuronsConfig(BaseModel):
 class ProtectionConfig(BaseModel):
     """Orthogonal protection of three-factor readouts across tasks (``[readouts.protection]``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     method: Literal["none", "hlop", "svd"] = Field(
         "none", description="`none` (unprotected), `hlop` (Hebbian lateral neurons), `svd` (exact projection "
                             "from the stored activity's SVD, the upper reference)")

@@ -96,7 +96,7 @@ class RLSConfig(BaseModel):
     finite (no strings or booleans standing in for them).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     alpha: float = Field(1.0, gt=0.0, strict=True, allow_inf_nan=False,
                          description="`P(0) = I / alpha`: ridge regulariser and inverse learning rate")
     learn_every_steps: int = Field(1, ge=1, description="steps between RLS events")

@@ -88,7 +88,7 @@ GATE_CODES = {"window": 0, "surprise": 1, "selective": 2}
 class ConsolidationConfig(BaseModel):
     """When the rule's updates happen: online, or by replaying stored windows between chunks."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     mode: Literal["online", "replay", "batch_replay"] = Field(
         "online", description="`online` (every step), `replay` (stored window replayed after each trial), "
                               "`batch_replay` (windows replayed together every `batch_every_trials`)")
@@ -99,7 +99,7 @@ class ConsolidationConfig(BaseModel):
 class ThreeFactorConfig(BaseModel):
     """Parameters of the three-factor rule for one readout group."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     learning_rate: float = Field(1e-3, gt=0.0, description="eta, per ms")
     tau_eligibility_ms: float = Field(100.0, gt=0.0, description="time constant of the eligibility trace")
     post_factor: Literal["none", "output"] = Field(
