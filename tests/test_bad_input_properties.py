@@ -59,7 +59,7 @@ from reservoir.experiment import runner
 from reservoir.experiment import sweep as sweep_command
 from reservoir.experiment.cli import main, parse_assignment, set_path
 from reservoir.experiment.config import ExperimentConfig, load_experiment
-from reservoir.experiment.sweep_file import MAX_POINTS, SweepError, load_sweep
+from reservoir.experiment.sweep_file import MAX_POINTS, load_sweep
 from reservoir.presets import preset_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -445,16 +445,18 @@ def mutated_experiment_files(draw) -> BadFile:
     return BadFile(file, replaced(table, path, value), keys, f"{kind}: {'.'.join(path)} = {value!r}")
 
 
-def _is_invalid_experiment(path: Path, overrides: dict | None = None) -> bool:
-    """The oracle: what the command line's own validation says (an exception other than
-    ConfigError counts as invalid too, so that the command line shows it)."""
+def _rejected_by(validate, *args) -> bool:
+    """The oracle: what the command line's own validation says (any exception counts as invalid:
+    a crash is an input whose command-line reaction is then checked)."""
     try:
-        load_experiment(path, overrides)
-    except ConfigError:
-        return True
-    except Exception:  # noqa: BLE001 - a crash: the command line's reaction to it is checked
+        validate(*args)
+    except Exception:  # noqa: BLE001 - ConfigError / SweepError, or a crash
         return True
     return False
+
+
+def _is_invalid_experiment(path: Path, overrides: dict | None = None) -> bool:
+    return _rejected_by(load_experiment, path, overrides)
 
 
 @given(bad=mutated_experiment_files(), precreate_out=st.booleans())
@@ -775,13 +777,7 @@ def mutated_sweep_files(draw) -> BadSweep:
 
 
 def _is_invalid_sweep(path: Path) -> bool:
-    try:
-        load_sweep(path)
-    except (SweepError, ConfigError):
-        return True
-    except Exception:  # noqa: BLE001 - a crash: the command line's reaction to it is checked
-        return True
-    return False
+    return _rejected_by(load_sweep, path)
 
 
 @given(bad=mutated_sweep_files(), precreate_out=st.booleans())

@@ -4,12 +4,13 @@ tolerance, and how to regenerate the record deliberately). It runs on every mach
 where the run file's content is the record's (it must be, where the kernels' environment is the
 recorded one), dataset by dataset within the measured tolerances elsewhere; the metrics always
 within a tolerance."""
+import json
+
 import pytest
 
-from .guard import (CASES, FILE_KEYS, KERNEL_KEYS, compare_built, compare_kernel_outputs, compare_metrics_exactly,
-                    compare_metrics_with_tolerances, content_sha256, differs, environment, file_sha256, load_record,
-                    load_reference_arrays, metrics_without_wall_time, run_case, summarize, DATA)
-import json
+from .guard import (CASES, DATA, FILE_KEYS, KERNEL_KEYS, compare_built, compare_kernel_outputs,
+                    compare_metrics_exactly, compare_metrics_with_tolerances, content_sha256, differs, environment,
+                    file_sha256, load_record, load_reference_arrays, metrics_without_wall_time, run_case, summarize)
 
 RECORD = load_record()
 HERE = environment()
