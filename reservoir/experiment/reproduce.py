@@ -88,7 +88,8 @@ def _diagnostic_scalars(run_dir: Path) -> dict[str, float]:
     file = run_dir / "decodability.json"
     if file.exists():
         result = json.loads(file.read_text())
-        out["decodability.test_r2"] = result["test_r2"]
+        if result.get("test_r2") is not None:  # None: no outcome among the held-out trials
+            out["decodability.test_r2"] = result["test_r2"]
         for key, value in result.get("omission_scaling", {}).items():
             if key != "n" and value is not None:
                 out[f"decodability.omission_{key}"] = value
