@@ -212,7 +212,10 @@ def candidates_figure(design: WhatWhenDesign, table, results: dict, path: Path) 
             ax.set_title(f"{name}: {cue}, P={p:.2g}", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("time since cue (ms)")
-    fig.suptitle("omission trials, second half of the block (red) against P(outcome) x target (grey)", fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("'when' output,\nomission trials")
+    fig.suptitle("claim 2's measure per candidate: the 'when' output on omission trials of the block's second half (red) "
+                 "against P(outcome) x the outcome window (grey)", fontsize=9)
     fig.tight_layout()
     return save(fig, path)
 
