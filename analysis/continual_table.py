@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .continual import average_accuracy, backward_transfer, continual_summary_figure
-from .io import IncompleteRunError, load_metrics, read_run_status, run_errors_exit
+from .io import load_metrics
+from .run_status import IncompleteRunError, read_run_status, run_errors_exit
 
 
 def method_of(config: dict) -> str:
@@ -43,9 +44,9 @@ def method_of(config: dict) -> str:
 def collect(folders) -> dict[str, list[dict]]:
     """Method -> one entry per run: seed, number of tasks, R, ACC, BWT, wall time.
 
-    Raises ``ValueError`` for a run of another task, :class:`~analysis.io.IncompleteRunError`
+    Raises ``ValueError`` for a run of another task, :class:`~analysis.run_status.IncompleteRunError`
     for one that did not complete or has no ``metrics.json`` (and what
-    :func:`~analysis.io.read_run_status` raises for a folder without a readable run file)."""
+    :func:`~analysis.run_status.read_run_status` raises for a folder without a readable run file)."""
     out: dict[str, list[dict]] = {}
     for folder in folders:
         folder = Path(folder)

@@ -35,7 +35,8 @@ from reservoir.rules.three_factor import ThreeFactorReadout
 from .decodability import format_number
 from .features import trial_features
 from .fits import fit_line
-from .io import load_run, read_run_status, recorded_whole, run_errors_exit
+from .io import load_run
+from .run_status import read_run_status, recorded_whole, run_errors_exit
 from .plots import plt, save, use_file_backend
 from .replay import TooFewTrialsError, parse_candidate, replay_when_rule, trials_recorded
 from .trials import peak_and_half_rise
@@ -237,7 +238,7 @@ def scaling_text(fit: dict, missing: str = "fewer than two cues with omission tr
 
 def _refuse(parser, status, error: ValueError):
     """Exit 2 with ``error``; a run that stopped early and has too few trials for the analysis
-    is named with its status (:meth:`analysis.io.RunStatus.incomplete`)."""
+    is named with its status (:meth:`analysis.run_status.RunStatus.incomplete`)."""
     if isinstance(error, TooFewTrialsError) and not status.complete:
         raise status.incomplete(str(error))
     parser.error(str(error))

@@ -23,7 +23,8 @@ import numpy as np
 
 from .features import trial_features
 from .fits import fit_line
-from .io import load_run, read_run_status, recorded_whole, run_errors_exit
+from .io import load_run
+from .run_status import read_run_status, recorded_whole, run_errors_exit
 from .plots import plt, save, use_file_backend
 from .trials import peak_and_half_rise
 from .whatwhen import WhatWhenDesign, prediction_window

@@ -22,7 +22,8 @@ import argparse
 import numpy as np
 
 from .features import window_means
-from .io import load_run, read_run_status, recorded_whole, run_errors_exit
+from .io import load_run
+from .run_status import read_run_status, recorded_whole, run_errors_exit
 
 
 def ridge_fit(X: np.ndarray, labels: np.ndarray, alpha: float, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:

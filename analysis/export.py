@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import Run, load_run, read_run_status, recorded_whole, run_errors_exit
+from .io import Run, load_run
+from .run_status import read_run_status, recorded_whole, run_errors_exit
 
 
 def _require(module: str, extra: str):

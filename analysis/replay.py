@@ -30,7 +30,7 @@ import numpy as np
 from reservoir.rules.three_factor import ThreeFactorReadout
 
 from .features import SpikeIndex, run_filters
-from .io import recorded_whole
+from .run_status import recorded_whole
 from .whatwhen import WhatWhenDesign, when_measures
 
 

@@ -39,6 +39,8 @@ import numpy as np
 from reservoir import __version__
 from reservoir.recording import FileFormatError, check_format, open_hdf5
 
+from .report_verdict import claims_html, comparison_claims_html, heatmap_html
+
 RUN_FILE = "run.h5"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.resolved.toml"
@@ -547,109 +549,12 @@ def _run_file_html(run: RunFolder) -> str:
               f"<th>dtype</th><th>stored</th></tr></thead><tbody>{datasets}</tbody></table>")
 
 
-_HOLDS = {True: ("yes", "holds"), False: ("no", "does not hold"), None: ("unjudged", "not judged")}
-
-
-def _holds_html(holds) -> str:
-    kind, text = _HOLDS.get(holds, _HOLDS[None])
-    return f'<span class="holds {kind}">{text}</span>'
-
-
-def _claim_label(item: dict) -> str:
-    return item["claim"] if item["claim"] == item["name"] else f"{item['claim']} ({item['name']})"
-
-
-def _claims_context(claims: dict) -> str:
-    parts = [f"paradigm {claims.get('paradigm', '?')}"]
-    if claims.get("rule"):
-        parts.append(f"'when' rule {claims['rule']}")
-    if claims.get("method"):
-        parts.append(f"method {claims['method']}")
-    return ", ".join(parts)
-
-
-def _no_claims(run: RunFolder) -> str:
-    why = ("a plain simulation states no claims" if not isinstance(run.config.get("task"), dict)
-           else f"its {METRICS_FILE} has no claims section (written before claims existed, or a task without claims)")
-    return f'<p class="note">No verdict: {_e(why)}.</p>'
-
-
-def _claims_html(run: RunFolder) -> str:
-    """The verdict: one row per claim with whether it holds, the value, the target and the measure."""
-    claims = run.metrics.get("claims")
-    if not isinstance(claims, dict) or not claims.get("items"):
-        return _no_claims(run)
-    rows = []
-    for item in claims["items"]:
-        value = _e(item.get("shown") or "")
-        if item.get("note"):
-            value += f'<div class="note">{_e(item["note"])}</div>'
-        rows.append(f'<tr><th class="key">{_e(_claim_label(item))}</th><td>{_holds_html(item.get("holds"))}</td>'
-                    f'<td>{value}</td><td>{_e(item.get("target", ""))}</td>'
-                    f'<td class="measure">{_e(item.get("statement", ""))}<br>measure: {_e(item.get("measure", ""))}</td></tr>')
-    return (f'<p class="verdict"><strong>{_e(claims.get("summary", ""))}</strong> '
-            f'<span class="note">({_e(_claims_context(claims))}; one run is one seed; targets: docs/claims.md)</span></p>'
-            '<div class="scroll"><table class="claims"><thead><tr><th>claim</th><th>verdict</th><th>value</th>'
-            f'<th>target</th><th>what it says and how it is measured</th></tr></thead><tbody>{"".join(rows)}</tbody>'
-            "</table></div>")
-
-
-def _accuracy_matrix(run: RunFolder):
-    matrix = run.metrics.get("accuracy_matrix")
-    if not isinstance(matrix, list) or not matrix or not all(isinstance(row, list) for row in matrix):
-        return None
-    try:
-        array = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float)
-    except (TypeError, ValueError):
-        return None
-    return array if array.ndim == 2 and array.shape[0] == array.shape[1] else None
-
-
-def _heatmap_colour(fraction: float) -> tuple[str, str]:
-    """Background (viridis, 0-100 %) and a readable text colour for an accuracy."""
-    from matplotlib import colormaps
-
-    r, g, b, _ = colormaps["viridis"](min(max(fraction, 0.0), 1.0))
-    text = "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "#fff"
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}", text
-
-
-def _heatmap_html(run: RunFolder, title: str = "") -> str:
-    """The continual accuracy matrix (``R[i, j]``: accuracy on task j after training task i) as a
-    coloured table, with ACC and BWT."""
-    R = _accuracy_matrix(run)
-    if R is None:
-        return ""
-    n = R.shape[0]
-    head = "".join(f"<th>task {j}</th>" for j in range(n))
-    body = []
-    for i in range(n):
-        cells = []
-        for j in range(n):
-            if np.isfinite(R[i, j]):
-                background, colour = _heatmap_colour(R[i, j])
-                cells.append(f'<td style="background:{background};color:{colour}">{100 * R[i, j]:.1f}</td>')
-            else:
-                cells.append("<td></td>")
-        body.append(f"<tr><th>after task {i}</th>{''.join(cells)}</tr>")
-    acc, bwt = run.metrics.get("acc"), run.metrics.get("bwt")
-    facts = []
-    if _is_number(acc):
-        facts.append(f"ACC {100 * acc:.1f} %")
-    if _is_number(bwt):
-        facts.append(f"BWT {100 * bwt:+.1f} points")
-    caption = (title + ": " if title else "") + (", ".join(facts) or "accuracy matrix")
-    return (f'<div><p class="note">{_e(caption)} (accuracy in %, rows: after training task i, columns: '
-            f'evaluated on task j)</p><div class="scroll"><table class="heatmap"><thead><tr><th></th>{head}</tr>'
-            f'</thead><tbody>{"".join(body)}</tbody></table></div></div>')
-
-
 def render_run(run: RunFolder) -> str:
     """The page of one run folder."""
     figures = "".join(_figure_html(run, p, f"{FIGURES_DIR}/{p.name}") for p in run.figures) \
         or '<p class="note">This run has no figures.</p>'
     n_metrics = len(flatten(run.metrics))
-    heatmap = _heatmap_html(run)
+    heatmap = heatmap_html(run)
     heatmap_link = '<a href="#accuracy">Accuracy matrix</a>' if heatmap else ""
     heatmap_section = f'<section id="accuracy"><h2>Accuracy matrix</h2>{heatmap}</section>' if heatmap else ""
     body = f"""
@@ -659,7 +564,7 @@ def render_run(run: RunFolder) -> str:
 <p>{_e(_experiment(run))}, seed {_e(str(run.attributes.get("seed", run.config.get("seed", ""))))}: {_status_html(run)}</p>
 <nav><a href="#claims">Claims</a>{heatmap_link}<a href="#figures">Figures ({len(run.figures)})</a><a href="#metrics">Metrics ({n_metrics})</a><a href="#summary">Run</a><a href="#config">Configuration</a><a href="#run-file">Run file</a></nav>
 </header>
-<section id="claims"><h2>Claims</h2>{_claims_html(run)}</section>
+<section id="claims"><h2>Claims</h2>{claims_html(run)}</section>
 {heatmap_section}
 <section id="figures"><h2>Figures</h2>{figures}</section>
 <section id="metrics"><h2>Metrics</h2>
@@ -767,41 +672,6 @@ def _diff_html(a: RunFolder, b: RunFolder) -> str:
             f'<pre class="diff">{"".join(out)}</pre>')
 
 
-def _comparison_claims(runs: list[RunFolder]) -> str:
-    """The runs' verdicts side by side: one row per claim (the union, in order of appearance), a
-    column per run with whether it holds there and its value."""
-    by_run = []
-    for run in runs:
-        claims = run.metrics.get("claims")
-        items = claims.get("items", []) if isinstance(claims, dict) else []
-        by_run.append({(i["claim"], i["name"]): i for i in items})
-    keys = list(dict.fromkeys(k for items in by_run for k in items))
-    if not keys:
-        return '<p class="note">No run states claims (plain simulations, or metrics written before claims existed).</p>'
-    summaries = []
-    for run in runs:
-        claims = run.metrics.get("claims")
-        summaries.append(f"<td><strong>{_e(claims.get('summary', ''))}</strong><br><span class=\"note\">"
-                         f"{_e(_claims_context(claims))}</span></td>" if isinstance(claims, dict) and claims.get("items")
-                         else '<td class="absent">no claims</td>')
-    rows = [f'<tr><th class="key">verdict</th><td></td>{"".join(summaries)}</tr>']
-    for key in keys:
-        target = next(items[key]["target"] for items in by_run if key in items)
-        cells = []
-        for items in by_run:
-            item = items.get(key)
-            if item is None:
-                cells.append('<td class="absent">—</td>')
-                continue
-            note = f'<div class="note">{_e(item["note"])}</div>' if item.get("note") else ""
-            cells.append(f"<td>{_holds_html(item.get('holds'))} {_e(item.get('shown') or '')}{note}</td>")
-        label = _claim_label(next(items[key] for items in by_run if key in items))
-        rows.append(f'<tr><th class="key">{_e(label)}</th><td>{_e(target)}</td>{"".join(cells)}</tr>')
-    head = "".join(f"<th>{_e(r.label)}</th>" for r in runs)
-    return (f'<div class="scroll"><table class="claims"><thead><tr><th>claim</th><th>target</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
-
-
 def render_comparison(runs: list[RunFolder]) -> str:
     """The page comparing several run folders."""
     metrics, n_keys, n_differ = _comparison_metrics(runs)
@@ -810,7 +680,7 @@ def render_comparison(runs: list[RunFolder]) -> str:
     configs = "".join(f'<div><h3>{_e(r.label)}</h3><pre class="config">{_e(r.config_text)}</pre></div>' for r in runs)
     labels = ", ".join(r.label for r in runs)
     n_figures = len({p.name for r in runs for p in r.figures})
-    heatmaps = [_heatmap_html(r, r.label) for r in runs]
+    heatmaps = [heatmap_html(r, r.label) for r in runs]
     heatmap_link = '<a href="#accuracy">Accuracy matrices</a>' if any(heatmaps) else ""
     heatmap_section = (f'<section id="accuracy"><h2>Accuracy matrices</h2><div class="heatmaps">{"".join(heatmaps)}</div>'
                        "</section>" if any(heatmaps) else "")
@@ -820,7 +690,7 @@ def render_comparison(runs: list[RunFolder]) -> str:
 <p class="path">{_e(labels)}</p>
 <nav><a href="#claims">Claims</a>{heatmap_link}<a href="#figures">Figures ({n_figures})</a><a href="#metrics">Metrics ({n_keys}, {n_differ} differ)</a><a href="#runs">Runs</a><a href="#config">Configuration differences</a></nav>
 </header>
-<section id="claims"><h2>Claims</h2>{_comparison_claims(runs)}</section>
+<section id="claims"><h2>Claims</h2>{comparison_claims_html(runs)}</section>
 {heatmap_section}
 <section id="figures"><h2>Figures</h2><p class="note">Figures of the same name side by side.</p>
 {_comparison_figures(runs)}</section>

@@ -25,7 +25,8 @@ from analysis.decodability import main as decodability_main
 from analysis.digits_ceiling import main as digits_ceiling_main
 from analysis.export import main as export_main
 from analysis.features import SpikeIndex, run_filters, trial_features
-from analysis.io import load_run, read_run_status
+from analysis.io import load_run
+from analysis.run_status import read_run_status
 from analysis.replay import replay_when_rule
 from analysis.whatwhen import WhatWhenDesign, trial_views
 from reservoir.experiment import load_experiment, run_experiment
