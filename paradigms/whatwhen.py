@@ -140,6 +140,9 @@ class WhatWhenTaskConfig(_Strict):
     iti_ms: float = Field(400.0, ge=0.0, description="inter-trial interval (no input, gate 0)")
     cue_ms: float = Field(10.0, gt=0.0, description="cue pulse duration")
     cue_amplitude: float = Field(30.0, description="cue pulse current")
+    cue_hold_amplitude: float = Field(0.0, description=(
+        "current held on the cue's own neurons from the end of the pulse to the end of the attended window "
+        "(trial_ms): a cue-specific constant input, no temporal structure (0: the pulse only)"))
     cue_fraction: float = Field(0.4, gt=0.0, le=1.0, description="fraction of excitatory neurons per cue")
     cue_gain_spread: float = Field(0.0, ge=0.0, le=1.0, description=(
         "per-neuron cue gains drawn from U(1 - spread, 1 + spread): with cue_fraction = 1 every cue "
@@ -317,10 +320,16 @@ class WhatWhenTask(Task):
         n_basis = 0 if basis is None else basis.n_channels
         onset, cue, identity, latency_steps = self._trial_steps()
         cue_steps, outcome_steps, trial_steps = self.steps(c.cue_ms), self.steps(c.outcome_ms), self.steps(c.trial_ms)
-        templates = [np.full((1, 1), c.cue_amplitude), np.full((1, 1), c.outcome_amplitude)]
+        cue_template = np.full((1, 1), c.cue_amplitude)
+        cue_length = cue_steps
+        if c.cue_hold_amplitude != 0.0 and trial_steps > cue_steps:  # the pulse, then the held current
+            cue_template = np.full((trial_steps, 1), c.cue_hold_amplitude)
+            cue_template[:cue_steps] = c.cue_amplitude
+            cue_length = trial_steps
+        templates = [cue_template, np.full((1, 1), c.outcome_amplitude)]
         occurs = identity >= 0
         n = onset.size
-        parts = [(onset, np.zeros(n), cue, np.full(n, cue_steps)),  # (start, template, first channel, length)
+        parts = [(onset, np.zeros(n), cue, np.full(n, cue_length)),  # (start, template, first channel, length)
                  (onset[occurs] + latency_steps[occurs], np.ones(occurs.sum()), len(c.cues) + identity[occurs],
                   np.full(occurs.sum(), outcome_steps))]
         if basis is not None:

@@ -65,6 +65,28 @@ class NoiseConfig(_Section):
     inhibitory_std: float = Field(0.0, ge=0.0, description="per-step current noise std of inhibitory neurons")
 
 
+class AdaptationConfig(_Section):
+    """Slow recovery on a fraction of the excitatory neurons (see :func:`reservoir.neurons.with_slow_recovery`).
+
+    The chosen neurons get a recovery rate ``a`` drawn log-uniformly from ``[a_min, a_max]``
+    (1/ms; the 2003 population's ``a`` is 0.02, a 50 ms time constant) and, when ``d`` is set,
+    that recovery jump at each spike. A neuron whose ``u`` recovers over hundreds of ms remembers
+    how much it fired for that long: a spread of such time constants is a spread of clocks.
+    """
+
+    fraction: float = Field(0.0, ge=0.0, le=1.0, description="share of the excitatory neurons given slow recovery "
+                                                            "(0: none, the population as its model draws it)")
+    a_min: float = Field(0.002, gt=0.0, le=1.0, description="slowest recovery rate (1/ms)")
+    a_max: float = Field(0.02, gt=0.0, le=1.0, description="fastest recovery rate (1/ms)")
+    d: float | None = Field(None, ge=0.0, description="recovery jump of the chosen neurons (none: keep the model's)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "AdaptationConfig":
+        if self.a_min > self.a_max:
+            raise ValueError(f"a_min ({self.a_min}) must be at most a_max ({self.a_max})")
+        return self
+
+
 class NetworkConfig(_Section):
     """The reservoir: neurons, connectivity, synapses, noise and bias."""
 
@@ -78,6 +100,7 @@ class NetworkConfig(_Section):
     connectivity: ConnectivityConfig = ConnectivityConfig()
     synapse: SynapseConfig = SynapseConfig()
     noise: NoiseConfig = NoiseConfig()
+    adaptation: AdaptationConfig = AdaptationConfig()
     bias_current: float = Field(0.0, description="constant current into every neuron")
 
 

@@ -16,7 +16,7 @@ from .config import IntegrationConfig, NetworkConfig, StimulusConfig
 from .firing_types import FIRING_TYPES
 from .inputs import ExternalInput
 from .kernels import SCHEME_CODES
-from .neurons import NeuronParameters, izhikevich2003_heterogeneous, izhikevich2007_homogeneous
+from .neurons import NeuronParameters, izhikevich2003_heterogeneous, izhikevich2007_homogeneous, with_slow_recovery
 from .rng import stream
 from .synapses import SynapticFilter
 
@@ -59,8 +59,14 @@ def build_neurons(config: NetworkConfig, seed: int) -> NeuronParameters:
     if config.firing_type is not None:
         return FIRING_TYPES[config.firing_type].neuron_parameters()
     if config.neuron_model == "izhikevich2003":
-        return izhikevich2003_heterogeneous(n_exc, n - n_exc, stream(seed, "heterogeneity"))
-    return izhikevich2007_homogeneous(n, config.izhikevich2007, stream(seed, "initial_state"), n_excitatory=n_exc)
+        neurons = izhikevich2003_heterogeneous(n_exc, n - n_exc, stream(seed, "heterogeneity"))
+    else:
+        neurons = izhikevich2007_homogeneous(n, config.izhikevich2007, stream(seed, "initial_state"), n_excitatory=n_exc)
+    adaptation = config.adaptation
+    if adaptation.fraction > 0:
+        neurons = with_slow_recovery(neurons, adaptation.fraction, adaptation.a_min, adaptation.a_max, adaptation.d,
+                                     stream(seed, "adaptation"))
+    return neurons
 
 
 def build_connectivity(config: NetworkConfig, neurons: NeuronParameters, seed: int) -> conn.Connectivity:

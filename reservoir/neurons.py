@@ -22,7 +22,7 @@ form's dimensionless units otherwise.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -143,6 +143,36 @@ def izhikevich2003_heterogeneous(
         model="izhikevich2003", a=a, b=b, c=c, d=d, v_peak_mV=np.full(n, 30.0),
         is_excitatory=np.arange(n) < n_excitatory, v_initial_mV=v0, u_initial=b * v0,
     )
+
+
+def with_slow_recovery(neurons: NeuronParameters, fraction: float, a_min: float, a_max: float, d: float | None,
+                       rng: np.random.Generator) -> NeuronParameters:
+    """``neurons`` with slow recovery on ``round(fraction x n_excitatory)`` excitatory neurons.
+
+    The neurons are a uniform random choice among the excitatory ones; each gets
+    ``a = exp(U(ln a_min, ln a_max))`` (1/ms) and, unless ``d`` is None, the recovery jump ``d``.
+    Nothing else changes (``u(0)`` stays ``b v(0)``). A spread of recovery time constants is
+    one of the heterogeneous time scales that let a spiking network carry time: Izhikevich
+    (2003) varies ``c`` and ``d`` only; Perez-Nieves et al. (2021, Nat Commun 12:5791) and
+    Bellec et al. (2018, LSNN, NeurIPS) show slow, spread adaptation giving memory of hundreds
+    of ms. The choice of range is the project's (docs/results-whatwhen.md, "The clock in the
+    reservoir").
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    if not 0.0 < a_min <= a_max:
+        raise ValueError(f"need 0 < a_min <= a_max, got a_min={a_min!r}, a_max={a_max!r}")
+    excitatory = np.flatnonzero(neurons.is_excitatory)
+    n_slow = int(round(fraction * excitatory.size))
+    chosen = np.sort(rng.choice(excitatory, size=n_slow, replace=False))
+    a = neurons.a.copy()
+    a[chosen] = np.exp(rng.uniform(np.log(a_min), np.log(a_max), n_slow))
+    changes = {"a": a}
+    if d is not None:
+        new_d = neurons.d.copy()
+        new_d[chosen] = d
+        changes["d"] = new_d
+    return replace(neurons, **changes)
 
 
 @dataclass(frozen=True)

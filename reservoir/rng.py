@@ -19,6 +19,7 @@ STREAM_KEYS: dict[str, int] = {
     "initial_state": 5,
     "offline_analysis": 6,
     "hlop": 7,
+    "adaptation": 8,
 }
 
 
