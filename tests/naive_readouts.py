@@ -64,6 +64,9 @@ def naive_eligibility(eligibility, rule, x, z, stats=None):
             stats["sum_d2"][s] = a * stats["sum_d2"][s] + (x - mean) ** 2
             variance = stats["sum_d2"][s] / total
             u = x - mean if rule.centre[s] else x
+            if rule.factor_clip[s] > 0:  # saturation of the centred factor
+                bound = rule.factor_clip[s] * np.sqrt(variance)
+                u = np.clip(x - mean, -bound, bound)
             if rule.normalize_floor[s] > 0:
                 u = u / (rule.normalize_floor[s] + variance)
         eligibility[s] = eligibility[s] * rule.eligibility_decay[s] + (1 - rule.eligibility_decay[s]) * h * u

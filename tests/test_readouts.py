@@ -5,6 +5,7 @@ import pytest
 from reservoir import Simulation
 from reservoir.readouts import Readouts, ReadoutsConfig, Teacher
 from reservoir.rules.rls import symmetric_P
+from reservoir.rules.three_factor import ThreeFactorConfig
 
 from .helpers import drive, small_network
 from .naive_readouts import naive_readouts
@@ -56,6 +57,13 @@ GROUP_CASES = {
                  "three_factor": {"learning_rate": 1e-5, "tau_eligibility_ms": 50, "centering": "running_mean",
                                   "normalization": "variance", "tau_mean_ms": 40.0, "normalization_floor": 0.01,
                                   "bias_learning_rate": 0.1, "post_factor": "output"}}],
+    "saturated": [{"name": "when", "n_units": 1,
+                   "three_factor": {"learning_rate": 1e-3, "tau_eligibility_ms": 5, "centering": "running_mean",
+                                    "normalization": "variance", "tau_mean_ms": 30.0, "normalization_floor": 0.01,
+                                    "clip_std": 1.0, "bias_learning_rate": 0.1, "prediction_lead_ms": 1.0}},
+                  {"name": "what", "n_units": 2, "initial_weight_std": 0.01,
+                   "three_factor": {"learning_rate": 0.3, "tau_eligibility_ms": 20, "centering": "running_mean",
+                                    "tau_mean_ms": 40.0, "clip_std": 0.5}}],
     "surprise": [{"name": "when", "n_units": 2, "three_factor": {"learning_rate": 0.5, "gate": "surprise",
                                                                  "surprise_threshold": 0.6}}],
     "selective": [{"name": "what", "n_units": 3, "initial_weight_std": 0.01,
@@ -85,7 +93,7 @@ def test_readouts_match_numpy_twin(case):
         np.testing.assert_allclose(symmetric_P(readouts.rls.P), P, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", ["window", "centred", "rls"])
+@pytest.mark.parametrize("case", ["window", "centred", "saturated", "rls"])
 def test_readouts_in_interpreted_kernel(case, kernel_mode):
     """Every kernel interpreted (``kernel_mode``) against the same NumPy twin."""
     groups = GROUP_CASES[case]
@@ -226,3 +234,17 @@ def test_config_errors_name_the_key():
         _config([{"name": "a", "rule": "rls"}, {"name": "b", "rule": "rls"}])
     with pytest.raises(ValidationError, match="weight_min"):
         _config([{"name": "a", "three_factor": {"weight_min": 1.0, "weight_max": 0.0}}])
+
+
+def test_factor_saturation_changes_learning_and_needs_centring():
+    """``clip_std`` saturates the centred factor: the same run without it learns other weights
+    (so the twin agreement above is not vacuous), and without centring it is refused."""
+    groups = GROUP_CASES["saturated"]
+    unclipped = [{**g, "three_factor": {k: v for k, v in g["three_factor"].items() if k != "clip_std"}}
+                 for g in groups]
+    teacher = _teacher(3)
+    clipped_sim, _ = _run(_config(groups), teacher)
+    plain_sim, _ = _run(_config(unclipped), _teacher(3))
+    assert not np.allclose(clipped_sim.readouts.weights, plain_sim.readouts.weights)
+    with pytest.raises(ValueError, match="clip_std needs centering"):
+        ThreeFactorConfig(clip_std=2.0)

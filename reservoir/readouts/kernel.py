@@ -86,6 +86,7 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
     eligibility, eligibility_decay, eligibility_post = rule.eligibility, rule.eligibility_decay, rule.eligibility_post
     feature_mean, feature_power, mean_decay, centre, floor = (rule.feature_mean, rule.feature_power, rule.mean_decay,
                                                               rule.centre, rule.normalize_floor)
+    clip = rule.factor_clip
     online_units, bias, statistics_weight = rule.online_units, rule.bias, rule.statistics_weight
     targets, gates, learn, store_rows = teacher.targets, teacher.gates, teacher.learn, teacher.store
     out_steps, out_z = outputs.steps, outputs.z
@@ -100,7 +101,7 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
             return n_out, n_stored, k
     if eligibility.shape[0] > 0:
         update_eligibility(eligibility, eligibility_decay, eligibility_post, features, z, feature_mean, feature_power,
-                           mean_decay, statistics_weight, centre, floor)
+                           mean_decay, statistics_weight, centre, floor, clip)
         if protection.method != 0:
             protection_step(protection, features, eligibility, gates[step])
     if online_units.shape[0] > 0:
@@ -213,7 +214,7 @@ def readout_phase_features(bank, units, rule, store, start, stop, dt_ms, slot_no
         if eligibility.shape[0] > 0:
             eligibility_range(eligibility, rule.eligibility_decay, rule.eligibility_post, features, units.z,
                               rule.feature_mean, rule.feature_power, rule.mean_decay, rule.statistics_weight,
-                              rule.centre, rule.normalize_floor, lo, hi)
+                              rule.centre, rule.normalize_floor, rule.factor_clip, lo, hi)
         if rule.online_units.shape[0] > 0:
             updates_range(units.weights, rule, dt_ms, rule.online_units, rule.unit_scale, rule.unit_slot, slot_now, lo, hi)
         if store_row >= 0:

@@ -121,6 +121,9 @@ class ThreeFactorConfig(BaseModel):
                                                              "of each feature")
     normalization_floor: float = Field(1e-4, gt=0.0, description="added to the running variance (feature "
                                                                  "units squared)")
+    clip_std: float | None = Field(None, gt=0.0, description=(
+        "with centring: the centred presynaptic factor saturates at this many running standard deviations, "
+        "`|x - m| <= clip_std sqrt(v)` (none: no saturation)"))
     bias_learning_rate: float = Field(0.0, ge=0.0, description="eta_b of a learned bias `b` (z = w . x + b), "
                                                                "per ms; 0: no bias")
     prediction_lead_ms: float = Field(0.0, ge=0.0, description=(
@@ -132,6 +135,8 @@ class ThreeFactorConfig(BaseModel):
     def _bounds(self) -> "ThreeFactorConfig":
         if self.weight_min is not None and self.weight_max is not None and self.weight_min >= self.weight_max:
             raise ValueError("weight_min must be below weight_max")
+        if self.clip_std is not None and self.centering != "running_mean":
+            raise ValueError("clip_std needs centering = 'running_mean' (it saturates the centred factor)")
         if self.prediction_lead_ms > 0 and self.consolidation.mode != "online":
             raise ValueError("prediction_lead_ms needs consolidation.mode = 'online' (a replayed window has no "
                              "future to predict)")
@@ -151,9 +156,11 @@ class ThreeFactorConfig(BaseModel):
 
     def presynaptic_key(self, dt_ms: float) -> tuple:
         """What the presynaptic factor depends on: units with equal keys share eligibility sets.
-        ``(eligibility decay, statistics decay, centre, floor)``, the floor 0 without normalisation."""
+        ``(eligibility decay, statistics decay, centre, floor, clip)``, the floor 0 without
+        normalisation, the clip 0 without saturation."""
         floor = self.normalization_floor if self.normalization == "variance" else 0.0
-        return (self.eligibility_decay(dt_ms), self.mean_decay(dt_ms), self.centering == "running_mean", floor)
+        clip = 0.0 if self.clip_std is None else self.clip_std
+        return (self.eligibility_decay(dt_ms), self.mean_decay(dt_ms), self.centering == "running_mean", floor, clip)
 
     def bounds(self) -> tuple[float, float]:
         """``(w_min, w_max)`` with infinities for absent bounds."""
@@ -207,6 +214,8 @@ class ThreeFactorState(NamedTuple):
     """Whether each set subtracts the running mean."""
     normalize_floor: np.ndarray
     """Each set's floor under the variance, or 0 for no normalisation."""
+    factor_clip: np.ndarray
+    """Each set's saturation of the centred factor in running standard deviations, or 0 for none."""
     bias: np.ndarray
     """``(K,)`` learned bias of each unit (0 for units without one; every unit's output adds it)."""
     bias_learning_rate: np.ndarray
@@ -274,6 +283,7 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
         mean_decay=np.array([k[1] for k in keys], dtype=np.float64), statistics_weight=np.zeros(n_sets),
         centre=np.array([k[2] for k in keys], dtype=np.bool_),
         normalize_floor=np.array([k[3] for k in keys], dtype=np.float64),
+        factor_clip=np.array([k[4] for k in keys], dtype=np.float64),
         bias=np.zeros(n_units), bias_learning_rate=bias_rate, lead_steps=lead,
         output_history=np.zeros((n_units, ring)),
         eligibility_history=np.zeros((n_sets, ring if ring > 1 else 0, n_features)),
@@ -294,7 +304,7 @@ def advance_statistics(decay, mean_decay, weight):
 
 @njit(cache=True, inline="always")
 def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
-                      start, stop):
+                      clip, start, stop):
     """The per-feature part of :func:`update_eligibility` for features ``[start, stop)`` (after
     :func:`advance_statistics` of this step). The loops run over views of the range (a loop over
     ``range(start, stop)`` keeps Numba's negative-index wrap and does not vectorise). One loop per
@@ -318,6 +328,19 @@ def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, m
         unbias = 1.0 / weight[s]
         subtract = centre[s]
         eps = floor[s]
+        saturate = clip[s]
+        if saturate > 0.0:  # centred factor saturating at `saturate` running standard deviations
+            for f in range(n_range):
+                x = x_all[f]
+                m[f] = m[f] * stay + take * x
+                d = x - m[f] * unbias
+                v[f] = v[f] * stay + take * d * d
+                bound = saturate * np.sqrt(v[f] * unbias)
+                u = min(max(d, -bound), bound)
+                if eps > 0.0:
+                    u = u / (eps + v[f] * unbias)
+                row[f] = row[f] * keep + gain * u
+            continue
         for f in range(n_range):
             x = x_all[f]
             m[f] = m[f] * stay + take * x
@@ -330,18 +353,20 @@ def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, m
 
 
 @njit(cache=True)
-def update_eligibility(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor):
+def update_eligibility(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
+                       clip):
     """``E[s] <- E[s] decay[s] + (1 - decay[s]) u h``, with ``h = z[post_unit[s]]`` or 1 and
     ``u`` the presynaptic factor of set ``s`` (the module docstring): first the running mean
     ``m`` and power ``v`` take the step's features (when ``mean_decay[s] < 1``; both are
     divided by ``weight[s]``, the total weight of the steps they have seen), then ``u = x - m``
-    (``centre[s]``) or ``x``, divided by ``floor[s] + v`` when ``floor[s] > 0``.
+    (``centre[s]``) or ``x``, saturated at ``+-clip[s] sqrt(v)`` when ``clip[s] > 0``, divided by
+    ``floor[s] + v`` when ``floor[s] > 0``.
 
     The same arithmetic as :func:`advance_statistics` followed by :func:`eligibility_range` over
     all features, which is how the multi-threaded kernel runs it (one range per thread)."""
     advance_statistics(decay, mean_decay, weight)
     eligibility_range(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
-                      0, features.shape[0])
+                      clip, 0, features.shape[0])
 
 
 @njit(cache=True)
@@ -539,8 +564,8 @@ def online_rows(weights, z, rule, features, targets, gates, rectify, dt_ms, outp
     (outputs, eligibility, update); ``outputs[t]`` and ``stored_eligibility[t]`` (set 0) receive
     each row's outputs and eligibility. The features are one bank."""
     eligibility, decay, post, units = rule.eligibility, rule.eligibility_decay, rule.eligibility_post, rule.online_units
-    mean, power, mean_decay, centre, floor = (rule.feature_mean, rule.feature_power, rule.mean_decay, rule.centre,
-                                              rule.normalize_floor)
+    mean, power, mean_decay, centre, floor, clip = (rule.feature_mean, rule.feature_power, rule.mean_decay,
+                                                    rule.centre, rule.normalize_floor, rule.factor_clip)
     weight = rule.statistics_weight
     bias = rule.bias
     for t in range(features.shape[0]):
@@ -548,7 +573,7 @@ def online_rows(weights, z, rule, features, targets, gates, rectify, dt_ms, outp
         for k in range(weights.shape[0]):
             z[k] = readout_value(weights[k], x, bias[k], rectify[k], x.shape[0])
             outputs[t, k] = z[k]
-        update_eligibility(eligibility, decay, post, x, z, mean, power, mean_decay, weight, centre, floor)
+        update_eligibility(eligibility, decay, post, x, z, mean, power, mean_decay, weight, centre, floor, clip)
         stored_eligibility[t] = eligibility[0]
         three_factor_step(weights, z, targets[t], gates[t], units, rule, dt_ms)
 
