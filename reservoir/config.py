@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -87,6 +87,31 @@ class AdaptationConfig(_Section):
         return self
 
 
+class SlowSynapsesConfig(_Section):
+    """A slow (NMDA-like) synaptic component on a random fraction of the excitatory synapses
+    (see :func:`reservoir.network.split_slow_synapses`).
+
+    Each recurrent synapse whose presynaptic neuron is excitatory is slow with probability
+    ``fraction`` (drawn per synapse from the ``slow_synapses`` random stream). A slow synapse
+    leaves the fast population: its weight times ``weight_scale`` enters its own per-neuron
+    exponential filter of time constant ``tau_ms`` (unit area, as synapse kind ``exponential``),
+    whose current adds to the fast synapses' current. NMDA receptors' slow decay (about 100 ms)
+    is what sustains persistent activity in Wang's models (Wang 1999, J Neurosci 19:9587; Wang
+    2002, Neuron 36:955), and a spread of synaptic time constants helps a spiking network with
+    tasks that have temporal structure (Perez-Nieves et al. 2021, Nat Commun 12:5791).
+    """
+
+    omit_when_default: ClassVar[bool] = True
+    """Left out of the stored configuration (``config_toml``, ``config.toml``) while at its
+    defaults, so that a run without slow synapses stores the text it stored before they existed."""
+
+    fraction: float = Field(0.0, ge=0.0, le=1.0, description="share of the recurrent synapses from excitatory "
+                                                            "neurons that are slow (0: none)")
+    tau_ms: float = Field(100.0, gt=0.0, description="decay time constant of the slow synapses' exponential current")
+    weight_scale: float = Field(1.0, ge=0.0, description="each slow synapse's weight is multiplied by this (its "
+                                                        "charge relative to a fast synapse's)")
+
+
 class NetworkConfig(_Section):
     """The reservoir: neurons, connectivity, synapses, noise and bias."""
 
@@ -101,6 +126,7 @@ class NetworkConfig(_Section):
     synapse: SynapseConfig = SynapseConfig()
     noise: NoiseConfig = NoiseConfig()
     adaptation: AdaptationConfig = AdaptationConfig()
+    slow_synapses: SlowSynapsesConfig = SlowSynapsesConfig()
     bias_current: float = Field(0.0, description="constant current into every neuron")
 
 
@@ -292,7 +318,8 @@ def resolve_config(preset: str | None = None, overrides: dict[str, Any] | None =
 
 
 def config_to_dict(config: BaseModel) -> dict[str, Any]:
-    """A TOML-serialisable dict (``None`` values dropped, as TOML has no null)."""
+    """A TOML-serialisable dict (``None`` values dropped, as TOML has no null; a section whose
+    class sets ``omit_when_default`` left out while it equals its defaults)."""
 
     def clean(value: Any) -> Any:
         if isinstance(value, dict):
@@ -301,4 +328,15 @@ def config_to_dict(config: BaseModel) -> dict[str, Any]:
             return [clean(v) for v in value]
         return value
 
-    return clean(config.model_dump(mode="json"))
+    def omit_defaults(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if not isinstance(value, BaseModel) or name not in data:
+                continue
+            if getattr(type(value), "omit_when_default", False) and value == type(value)():
+                del data[name]
+            elif isinstance(data[name], dict):
+                omit_defaults(value, data[name])
+        return data
+
+    return clean(omit_defaults(config, config.model_dump(mode="json")))

@@ -9,8 +9,11 @@ neurons (:mod:`reservoir.parallel`), and meet at three barriers per step. The pe
 2. spike detection on the state left by the previous step: ``v >= v_peak`` -> spike at ``t``;
    reset ``v <- c``, ``u <- u + d``;
 3. propagation: the spikers' outgoing weights are summed into ``syn_in`` (ascending spiker
-   order, presynaptic-major storage);
+   order, presynaptic-major storage); with slow synapses, their weights likewise into
+   ``slow_in`` (their own CSR);
 4. synaptic filter: delta (``I_syn = syn_in``, one step), exponential or double exponential;
+   with slow synapses, then the slow exponential filter ``s_slow <- s_slow exp(-dt/tau_slow) +
+   slow_in / tau_slow`` and ``I_syn <- I_fast + s_slow``;
 5. total current ``I = noise + I_syn + bias + external``;
 6. integration of ``v`` and ``u`` by the chosen scheme; finiteness guard.
 
@@ -19,7 +22,8 @@ spike detection and reset, the readouts' trace bank and partial sums; (S) on thr
 gathering the step's spikes in ascending order, writing them out, and the readouts'
 once-per-step work; (B) again on each thread's own neurons, the readouts' per-feature updates,
 propagation of every spike into the thread's own postsynaptic neurons (each CSR row is cut at
-the thread boundaries, so each neuron's input is summed in the single-thread order), filter,
+the thread boundaries, so each neuron's input is summed in the single-thread order; the slow
+synapses' CSR is cut by its own ``slow_row_split``), filter,
 noise (per work block streams), current and integration. No thread writes another's neurons,
 so every value is the single-thread one.
 
@@ -102,6 +106,8 @@ class NetworkState(NamedTuple):
     """Synaptic current ``s`` of each neuron's filter."""
     filter_aux: np.ndarray
     """Second variable ``h`` of the double-exponential filter."""
+    slow_filter_state: np.ndarray
+    """Slow synapses' current ``s_slow`` of each neuron (read only with ``Synapses.has_slow``)."""
 
 
 class Synapses(NamedTuple):
@@ -118,6 +124,17 @@ class Synapses(NamedTuple):
     decay_primary: float
     decay_secondary: float
     jump_scale: float
+    has_slow: bool
+    """Slow synapses exist: their own propagation into ``Scratch.slow_in`` and exponential filter
+    (without them neither runs, and the kernel does what it did before they existed)."""
+    slow_indptr: np.ndarray
+    """The slow synapses, CSR by presynaptic neuron (always sparse; empty arrays without them)."""
+    slow_indices: np.ndarray
+    slow_weights: np.ndarray
+    slow_decay: float
+    """``exp(-dt / tau_slow)``."""
+    slow_jump_scale: float
+    """``1 / tau_slow`` (unit-area kernel, as the ``exponential`` filter)."""
 
 
 class ExternalDrive(NamedTuple):
@@ -164,6 +181,8 @@ class Scratch(NamedTuple):
     """Work arrays of length ``N``: summed synaptic input, total current, spike candidates."""
 
     syn_in: np.ndarray
+    slow_in: np.ndarray
+    """Summed weights of the slow synapses (length ``N`` with slow synapses)."""
     current: np.ndarray
     fired: np.ndarray
     """Each thread's candidates from its first neuron on (``fired[bounds[t]:]``)."""
@@ -181,6 +200,8 @@ class ThreadShared(NamedTuple):
     """``(T + 1, N)`` int64: thread ``t`` propagates synapses ``row_split[t, pre]`` to
     ``row_split[t + 1, pre] - 1`` of each CSR row (those onto its own neurons); ``(T + 1, 0)``
     with dense storage."""
+    slow_row_split: np.ndarray
+    """``(T + 1, N)`` the same cut of the slow synapses' CSR rows; ``(T + 1, 0)`` without them."""
     fired_counts: np.ndarray
     """``(T, PADDED_WORDS)`` each thread's spikes this step (column 0)."""
     bad_neuron: np.ndarray
@@ -280,10 +301,13 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
     cap, k, v_rest, v_thresh = neurons.capacitance_pF, neurons.k, neurons.v_rest_mV, neurons.v_threshold_mV
     u_reference, u_leak, bias = neurons.u_reference_mV, neurons.u_leak, neurons.bias
     v, u, filter_state, filter_aux = state.v, state.u, state.filter_state, state.filter_aux
+    slow_filter_state = state.slow_filter_state
     dense, dense_weights = synapses.dense, synapses.dense_weights
     indices, weights = synapses.indices, synapses.weights
     filter_kind = synapses.filter_kind
     decay_primary, decay_secondary, jump_scale = synapses.decay_primary, synapses.decay_secondary, synapses.jump_scale
+    has_slow, slow_indices, slow_weights = synapses.has_slow, synapses.slow_indices, synapses.slow_weights
+    slow_decay, slow_jump_scale = synapses.slow_decay, synapses.slow_jump_scale
     input_signal = external.signal
     input_indptr, input_indices, input_gains = external.indptr, external.indices, external.gains
     noise_std, has_noise, noise_states = noise.std, noise.enabled, noise.generator_state
@@ -292,7 +316,8 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
     trace_ids, trace_every = traces.neuron_ids, traces.every_steps
     trace_steps, trace_v, trace_u = traces.steps, traces.v, traces.u
     syn_in, current, fired = scratch.syn_in, scratch.current, scratch.fired
-    sync, bounds, row_split = shared.sync, shared.bounds, shared.row_split
+    slow_in = scratch.slow_in
+    sync, bounds, row_split, slow_row_split = shared.sync, shared.bounds, shared.row_split, shared.slow_row_split
     fired_counts, bad_neuron, fired_all, partial = shared.fired_counts, shared.bad_neuron, shared.fired_all, shared.partial
     has_readouts = readouts.active
     split_readouts = readouts_split(readouts)
@@ -313,6 +338,7 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
     n_mine = hi - lo
     v_o, u_o, fs_o, fa_o = v[lo:hi], u[lo:hi], filter_state[lo:hi], filter_aux[lo:hi]
     syn_o, cur_o, peak_o, bias_o, std_o = syn_in[lo:hi], current[lo:hi], v_peak[lo:hi], bias[lo:hi], noise_std[lo:hi]
+    slow_o, ss_o = slow_in[lo:hi], slow_filter_state[lo:hi]  # empty views without slow synapses
     a_o, b_o, ur_o, ul_o = a[lo:hi], b[lo:hi], u_reference[lo:hi], u_leak[lo:hi]
     q2_o, q1_o, q0_o = quad2[lo:hi], quad1[lo:hi], quad0[lo:hi]
     cap_o, k_o, vr_o, vt_o = cap[lo:hi], k[lo:hi], v_rest[lo:hi], v_thresh[lo:hi]
@@ -335,6 +361,9 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
         if v_o[i] >= peak_o[i]:
             fired[lo + n_own] = lo + i
             n_own += 1
+    if has_slow:
+        for i in range(n_mine):
+            slow_o[i] = 0.0
     for step in range(n_steps):
         global_step = first_step + step
         if n_spikes + n > capacity:  # every thread holds the same count, so all stop here
@@ -421,6 +450,13 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
                 for s in range(own_start[pre], own_stop[pre]):
                     synapse = np.uint64(s)
                     syn_in[np.uint32(indices[synapse])] += weights[synapse]
+        if has_slow:  # the slow synapses: always sparse, cut at the thread boundaries as above
+            slow_start, slow_stop = slow_row_split[thread], slow_row_split[thread + 1]
+            for f in range(n_fired):
+                pre = fired_all[f]
+                for s in range(slow_start[pre], slow_stop[pre]):
+                    synapse = np.uint64(s)
+                    slow_in[np.uint32(slow_indices[synapse])] += slow_weights[synapse]
         # 4. synaptic filter: current = I_syn (syn_in is cleared as it is read)
         if filter_kind == 0:
             for i in range(n_mine):
@@ -437,6 +473,11 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
                 fa_o[i] = fa_o[i] * decay_secondary + syn_o[i] * jump_scale
                 cur_o[i] = fs_o[i]
                 syn_o[i] = 0.0
+        if has_slow:  # the slow exponential filter; I_syn = I_fast + I_slow (slow_in cleared as read)
+            for i in range(n_mine):
+                ss_o[i] = ss_o[i] * slow_decay + slow_o[i] * slow_jump_scale
+                cur_o[i] = cur_o[i] + ss_o[i]
+                slow_o[i] = 0.0
         # 5. total current: noise + I_syn + bias (+ external channels, below)
         if has_noise:  # each work block from its own generator (lo is a block boundary)
             for block_start in range(0, n_mine, WORK_BLOCK_NEURONS):

@@ -321,11 +321,18 @@ class RunFileRecorder:
             neurons.create_dataset(name, data=values, track_times=False)
         neurons.create_dataset("noise_std", data=network.noise_std, track_times=False)
         neurons.create_dataset("bias", data=network.bias, track_times=False)
+        slow = getattr(network, "slow_connectivity", None)
+        if slow is not None:  # only then: a network without slow synapses writes the group of before
+            g.attrs["slow_synapses"] = json.dumps({"kind": "exponential", "tau_ms": network.slow_tau_ms,
+                                                   "n_synapses": slow.n_synapses})
         if store_connectivity:
-            c = g.create_group("connectivity")
-            c.attrs["layout"] = "csr_by_presynaptic"
-            for name in ("indptr", "indices", "weights"):
-                c.create_dataset(name, data=getattr(network.connectivity, name), track_times=False)
+            for group, connectivity in (("connectivity", network.connectivity), ("slow_connectivity", slow)):
+                if connectivity is None:
+                    continue
+                c = g.create_group(group)
+                c.attrs["layout"] = "csr_by_presynaptic"
+                for name in ("indptr", "indices", "weights"):
+                    c.create_dataset(name, data=getattr(connectivity, name), track_times=False)
 
     def _reopen(self, counts: dict) -> None:
         self.file = open_hdf5(self.path, "r+", rdcc_nbytes=CHUNK_CACHE_BYTES)

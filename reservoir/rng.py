@@ -20,6 +20,7 @@ STREAM_KEYS: dict[str, int] = {
     "offline_analysis": 6,
     "hlop": 7,
     "adaptation": 8,
+    "slow_synapses": 9,
 }
 
 

@@ -66,6 +66,26 @@ class ReadoutDivergenceError(FloatingPointError):
 
 
 
+def _row_split(conn, bounds: np.ndarray) -> np.ndarray:
+    """:attr:`ThreadShared.row_split` of a connectivity: where each CSR row crosses the threads'
+    neuron boundaries ``bounds``; ``(T + 1, 0)`` for dense storage."""
+    n, n_threads = conn.n_neurons, bounds.size - 1
+    if conn.dense_weights is not None:
+        return np.zeros((n_threads + 1, 0), dtype=np.int64)
+    indptr = conn.indptr.astype(np.int64)
+    row_split = np.empty((n_threads + 1, n), dtype=np.int64)
+    row_split[0], row_split[n_threads] = indptr[:-1], indptr[1:]
+    if n_threads > 1:
+        # one row at a time: no array as long as the synapses (10^7 of them at N = 10k)
+        for pre in range(n):
+            row = conn.indices[indptr[pre]:indptr[pre + 1]]
+            if row.size > 1 and np.any(row[1:] <= row[:-1]):
+                raise ValueError("threads > 1 needs each connectivity row's postsynaptic indices strictly "
+                                 f"ascending (as build_connectivity makes them); row {pre} is not")
+            row_split[1:n_threads, pre] = indptr[pre] + np.searchsorted(row, bounds[1:n_threads])
+    return row_split
+
+
 def _kernel_thread(thread: int, shared: ThreadShared, args):
     """A pool thread's call; if it fails, the other threads are told to leave their barriers."""
     try:
@@ -152,6 +172,7 @@ class Simulation:
         self.u = network.neurons.u_initial.copy()
         self.filter_state = np.zeros(n)
         self.filter_aux = np.zeros(n)
+        self.slow_filter_state = np.zeros(n)  # the slow synapses' filter (zero and unused without them)
         self.step = 0
         # the kernel's generators, one padded row per work block; noise_state is the state proper
         self._noise_generators = np.zeros((n_blocks(n), PADDED_WORDS), dtype=np.uint64)
@@ -165,13 +186,19 @@ class Simulation:
             neurons.model_code, neurons.a, neurons.b, neurons.c, neurons.d, neurons.v_peak_mV, q2, q1, q0,
             neurons.capacitance_pF, neurons.k, neurons.v_rest_mV, neurons.v_threshold_mV, neurons.u_reference_mV,
             neurons.u_leak, network.bias)
-        self._state = NetworkState(self.v, self.u, self.filter_state, self.filter_aux)
+        self._state = NetworkState(self.v, self.u, self.filter_state, self.filter_aux, self.slow_filter_state)
         conn = network.connectivity
         dense = conn.dense_weights
         decay1, decay2, jump = network.synapse.coefficients(network.dt_ms)
+        slow = network.slow_connectivity
+        if slow is not None:
+            slow_decay, _, slow_jump = network.slow_filter().coefficients(network.dt_ms)
+            slow_arrays = (slow.indptr, slow.indices, slow.weights, slow_decay, slow_jump)
+        else:
+            slow_arrays = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0), 0.0, 0.0)
         self._synapses = Synapses(dense is not None, conn.indptr, conn.indices, conn.weights,
                                   dense if dense is not None else np.zeros((0, 0)), network.synapse.code,
-                                  decay1, decay2, jump)
+                                  decay1, decay2, jump, slow is not None, *slow_arrays)
         self._noise = NoiseSource(network.noise_std, network.has_noise, self._noise_generators, ZIGGURAT_K, ZIGGURAT_W,
                                   ZIGGURAT_F)
         if spike_buffer_events is None:
@@ -183,7 +210,8 @@ class Simulation:
         trace_rows = self.chunk_steps // self.trace_every_steps + 2
         self._traces = TraceBuffer(self.trace_ids, self.trace_every_steps, np.zeros(trace_rows, dtype=np.int64),
                                    np.zeros((trace_rows, self.trace_ids.size)), np.zeros((trace_rows, self.trace_ids.size)))
-        self._scratch = Scratch(np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int32))
+        self._scratch = Scratch(np.zeros(n), np.zeros(n if slow is not None else 0), np.zeros(n),
+                                np.zeros(n, dtype=np.int32))
         if readouts is not None:
             readouts.allocate_chunk_buffers(self.chunk_steps)
         self.threads = resolve_threads(threads, n)
@@ -193,24 +221,12 @@ class Simulation:
     def _thread_shared(self) -> ThreadShared:
         n, n_threads = self.network.n_neurons, self.threads
         bounds = thread_bounds(n, n_threads)
-        conn = self.network.connectivity
-        if conn.dense_weights is not None:
-            row_split = np.zeros((n_threads + 1, 0), dtype=np.int64)
-        else:
-            indptr = conn.indptr.astype(np.int64)
-            row_split = np.empty((n_threads + 1, n), dtype=np.int64)
-            row_split[0], row_split[n_threads] = indptr[:-1], indptr[1:]
-            if n_threads > 1:
-                # one row at a time: no array as long as the synapses (10^7 of them at N = 10k)
-                for pre in range(n):
-                    row = conn.indices[indptr[pre]:indptr[pre + 1]]
-                    if row.size > 1 and np.any(row[1:] <= row[:-1]):
-                        raise ValueError("threads > 1 needs each connectivity row's postsynaptic indices strictly "
-                                         f"ascending (as build_connectivity makes them); row {pre} is not")
-                    row_split[1:n_threads, pre] = indptr[pre] + np.searchsorted(row, bounds[1:n_threads])
+        row_split = _row_split(self.network.connectivity, bounds)
+        slow = self.network.slow_connectivity
+        slow_row_split = _row_split(slow, bounds) if slow is not None else np.zeros((n_threads + 1, 0), dtype=np.int64)
         n_units = self.readouts.n_units if self.readouts is not None else 0
         n_banks = self.readouts.bank.traces.shape[0] if self.readouts is not None else 0
-        return ThreadShared(np.zeros(SYNC_LENGTH, dtype=np.int64), bounds, row_split,
+        return ThreadShared(np.zeros(SYNC_LENGTH, dtype=np.int64), bounds, row_split, slow_row_split,
                             np.zeros((n_threads, PADDED_WORDS), dtype=np.int64),
                             np.full((n_threads, PADDED_WORDS), -1, dtype=np.int64),
                             np.zeros(n, dtype=np.int32), np.zeros((n_units, n_banks * n_blocks(n))))
@@ -365,6 +381,7 @@ class Simulation:
         self.u[:] = self.network.neurons.u_initial
         self.filter_state[:] = 0.0
         self.filter_aux[:] = 0.0
+        self.slow_filter_state[:] = 0.0
         if self.readouts is not None:
             self.readouts.reset_state()
 
@@ -385,6 +402,11 @@ class Simulation:
                        net.noise_std, net.bias, *self.external_input.digest_arrays(), self.trace_ids):
             h.update(np.ascontiguousarray(values).tobytes())
         h.update(json.dumps([net.dt_ms, net.scheme, net.synapse.__dict__, self.trace_every_steps, self.seed]).encode())
+        if net.slow_connectivity is not None:  # only then: without slow synapses the fingerprint of before
+            slow = net.slow_connectivity
+            for values in (slow.indptr, slow.indices, slow.weights):
+                h.update(np.ascontiguousarray(values).tobytes())
+            h.update(json.dumps(["slow_synapses", net.slow_tau_ms]).encode())
         if self.readouts is not None:
             h.update(self.readouts.config.model_dump_json().encode())
             h.update(np.ascontiguousarray(self.readouts.encoders).tobytes())
@@ -413,6 +435,8 @@ class Simulation:
     def _checkpoint_state(self) -> dict[str, np.ndarray]:
         """Every array of a checkpoint, by its path in the file (gathered once per checkpoint)."""
         state = {f"state/{name}": getattr(self, name) for name in ("v", "u", "filter_state", "filter_aux", "noise_state")}
+        if self.network.has_slow_synapses:  # only then: a checkpoint without them is the one of before
+            state["state/slow_filter_state"] = self.slow_filter_state
         if self.readouts is not None:
             state.update({f"readouts/{name}": values for name, values in self.readouts.get_state().items()})
         for part, obj in self.attached.items():
@@ -455,6 +479,8 @@ class Simulation:
                                  f"{sorted(self.attached)} attached")
             for name in ("v", "u", "filter_state", "filter_aux"):
                 getattr(self, name)[:] = f[f"state/{name}"][:]
+            if self.network.has_slow_synapses:  # the fingerprint says the checkpoint's network had them too
+                self.slow_filter_state[:] = f["state/slow_filter_state"][:]
             saved_noise = f["state/noise_state"][()]
             if saved_noise.size != self.noise_state.size:
                 raise FileFormatError(

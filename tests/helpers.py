@@ -3,8 +3,8 @@ import numpy as np
 
 
 def small_network(model="izhikevich2003", scheme="euler", synapse="delta", storage="sparse", noise=0.0,
-                  n_neurons=60, seed=3, dt_ms=0.5, probability=0.2, bias=0.0):
-    """A small recurrent network for kernel tests."""
+                  n_neurons=60, seed=3, dt_ms=0.5, probability=0.2, bias=0.0, slow_synapses=None):
+    """A small recurrent network for kernel tests (``slow_synapses``: the ``network.slow_synapses`` table)."""
     from reservoir import build_network, resolve_config
 
     preset = "izhikevich2003" if model == "izhikevich2003" else "nicola_clopath2017"
@@ -18,6 +18,8 @@ def small_network(model="izhikevich2003", scheme="euler", synapse="delta", stora
     }
     if model == "izhikevich2003":
         overrides["network"]["bias_current"] = bias
+    if slow_synapses is not None:
+        overrides["network"]["slow_synapses"] = slow_synapses
     cfg = resolve_config(preset, overrides)
     return build_network(cfg.network, cfg.integration, seed)
 

@@ -20,7 +20,8 @@ def naive_simulate(network, n_steps, external_per_channel=None, noise=None, trac
 
     Returns
     -------
-    dict with spike_steps, spike_ids, v, u, filter_state, filter_aux, trace_steps, trace_v, trace_u
+    dict with spike_steps, spike_ids, v, u, filter_state, filter_aux, slow_filter_state, trace_steps,
+    trace_v, trace_u
     """
     nrn = network.neurons
     n = nrn.n_neurons
@@ -29,6 +30,10 @@ def naive_simulate(network, n_steps, external_per_channel=None, noise=None, trac
     u = nrn.u_initial.copy()
     s = np.zeros(n)
     h = np.zeros(n)
+    slow_s = np.zeros(n)  # the slow synapses' filter (network.slow_connectivity)
+    has_slow = network.slow_connectivity is not None
+    slow_weights = network.slow_connectivity.to_dense() if has_slow else None
+    slow_decay, _, slow_jump = network.slow_filter().coefficients(network.dt_ms)
     decay1, decay2, jump = network.synapse.coefficients(network.dt_ms)
     dt = network.dt_ms
     q2, q1, q0 = nrn.quadratic_coefficients.T
@@ -54,8 +59,11 @@ def naive_simulate(network, n_steps, external_per_channel=None, noise=None, trac
         v[fired] = nrn.c[fired]
         u[fired] = u[fired] + nrn.d[fired]
         syn_in = np.zeros(n)
+        slow_in = np.zeros(n)
         for j in fired:  # ascending spiker order, as the kernel
             syn_in = syn_in + weights[j]
+            if has_slow:
+                slow_in = slow_in + slow_weights[j]
         if network.synapse.kind == "delta":
             current = syn_in.copy()
         elif network.synapse.kind == "exponential":
@@ -65,6 +73,9 @@ def naive_simulate(network, n_steps, external_per_channel=None, noise=None, trac
             s = s * decay1 + h * dt
             h = h * decay2 + syn_in * jump
             current = s.copy()
+        if has_slow:  # I_syn = I_fast + I_slow
+            slow_s = slow_s * slow_decay + slow_in * slow_jump
+            current = current + slow_s
         if noise is not None:
             current = network.noise_std * noise[step] + current + network.bias
         else:
@@ -93,6 +104,6 @@ def naive_simulate(network, n_steps, external_per_channel=None, noise=None, trac
             return {"blowup": (int(np.flatnonzero(bad)[0]), step)}
     return {
         "spike_steps": np.array(spike_steps, dtype=np.int64), "spike_ids": np.array(spike_ids, dtype=np.int64),
-        "v": v, "u": u, "filter_state": s, "filter_aux": h,
+        "v": v, "u": u, "filter_state": s, "filter_aux": h, "slow_filter_state": slow_s,
         "trace_steps": np.array(trace_steps, dtype=np.int64), "trace_v": np.array(trace_v), "trace_u": np.array(trace_u),
     }

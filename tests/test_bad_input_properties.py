@@ -889,6 +889,20 @@ def test_values_of_the_wrong_type_are_not_converted(tmp_path, assignment, key):
     assert_rejected(outcome, space, [key])
 
 
+@pytest.mark.parametrize("command", ["run", "simulate"])
+@pytest.mark.parametrize("assignment, key", [
+    ("network.slow_synapses.fraction=1.5", "network.slow_synapses.fraction"),
+    ("network.slow_synapses.fraction=-0.1", "network.slow_synapses.fraction"),
+    ("network.slow_synapses.tau_ms=0.0", "network.slow_synapses.tau_ms"),
+    ("network.slow_synapses.tau_ms=inf", "network.slow_synapses.tau_ms"),
+    ("network.slow_synapses.weight_scale=-1.0", "network.slow_synapses.weight_scale"),
+    ("network.slow_synapses.tau=50.0", "network.slow_synapses.tau"),
+])
+def test_bad_slow_synapse_settings_exit_2_naming_the_key(tmp_path, command, assignment, key):
+    outcome, space = _run_set(tmp_path, assignment, command=command)
+    assert_rejected(outcome, space, [key])
+
+
 def test_a_step_count_beyond_int64_exits_2_naming_duration_ms(tmp_path):
     # was: OverflowError (1e308 / 0.5 ms is inf steps), a traceback
     outcome, space = _run_set(tmp_path, "duration_ms=1e308", command="simulate")

@@ -33,14 +33,17 @@ from reservoir.backends.brian2 import build_brian2_network, run_brian2  # noqa: 
 pytestmark = pytest.mark.filterwarnings("ignore:.*parseAll.*:DeprecationWarning")
 
 
-def recurrent_2003_network(synapse: str, scheme: str = "euler", storage: str = "sparse", n_neurons: int = 200):
-    """N=200, 2003 model, bernoulli p=0.1 with izhikevich2003 weights, dt 0.5 ms, no noise."""
+def recurrent_2003_network(synapse: str, scheme: str = "euler", storage: str = "sparse", n_neurons: int = 200,
+                           slow_synapses: dict | None = None):
+    """N=200, 2003 model, bernoulli p=0.1 with izhikevich2003 weights, dt 0.5 ms, no noise
+    (``slow_synapses``: the ``network.slow_synapses`` table)."""
     cfg = resolve_config(None, {
         "network": {"neuron_model": "izhikevich2003", "n_neurons": n_neurons,
                     "connectivity": {"rule": "bernoulli", "probability": 0.1, "storage": storage,
                                      "weight_scheme": "izhikevich2003"},
                     "synapse": {"kind": synapse, "tau_ms": 5.0, "tau_rise_ms": 1.0, "tau_decay_ms": 5.0},
-                    "noise": {"excitatory_std": 0.0, "inhibitory_std": 0.0}},
+                    "noise": {"excitatory_std": 0.0, "inhibitory_std": 0.0},
+                    **({"slow_synapses": slow_synapses} if slow_synapses else {})},
         "integration": {"dt_ms": 0.5, "scheme": scheme},
     })
     return build_network(cfg.network, cfg.integration, seed=3)
@@ -84,6 +87,8 @@ def assert_identical(network, external_input, n_steps: int, target: str = "numpy
     np.testing.assert_array_equal(state["u"], sim.u)
     np.testing.assert_array_equal(state["filter_state"], sim.filter_state)
     np.testing.assert_array_equal(state["filter_aux"], sim.filter_aux)
+    if network.has_slow_synapses:
+        np.testing.assert_array_equal(state["slow_filter_state"], sim.slow_filter_state)
     # every neuron that gets input takes part, at clearly different times
     assert np.unique(engine_ids).size > network.n_neurons // 2
     assert np.unique(engine_steps).size > 100
@@ -102,6 +107,23 @@ def test_2003_recurrent_network_spike_trains_identical(synapse, scheme, storage,
     n_steps = int(duration_ms / network.dt_ms)
     n_spikes = assert_identical(network, step_and_ramp_input(network, n_steps, amplitude=6.0), n_steps)
     assert n_spikes > 1000
+
+
+@pytest.mark.parametrize(("synapse", "storage"), [("delta", "sparse"), ("exponential", "dense")])
+def test_2003_network_with_slow_synapses_spike_trains_identical(synapse, storage):
+    """Slow synapses on (40 % of the excitatory synapses, 50 ms, 1.5 times the charge), with a
+    sparse and a dense fast population: Brian2's second Synapses object and filter line give the
+    engine's spike trains and slow filter state bit for bit, and the slow current shapes them."""
+    slow = {"fraction": 0.4, "tau_ms": 50.0, "weight_scale": 1.5}
+    network = recurrent_2003_network(synapse, storage=storage, slow_synapses=slow)
+    assert network.slow_connectivity.n_synapses > 500 and network.connectivity.is_dense == (storage == "dense")
+    n_steps = 2000
+    external_input = step_and_ramp_input(network, n_steps, amplitude=6.0)
+    assert assert_identical(network, external_input, n_steps) > 1000
+    with_slow = run_engine(network, external_input, n_steps).recorder
+    without = run_engine(recurrent_2003_network(synapse, storage=storage), external_input, n_steps).recorder
+    counts = [np.bincount(r.spike_ids, minlength=network.n_neurons) for r in (with_slow, without)]
+    assert np.count_nonzero(counts[0] != counts[1]) > network.n_neurons // 4
 
 
 def test_2007_nicola_clopath_network_spike_trains_identical():

@@ -48,11 +48,12 @@ def _compare(network, n_steps, ext, kernel_mode, chunk_steps=37, threads=1):
     assert rec.spike_ids.size > 10, "the test network must spike to test anything"
     np.testing.assert_array_equal(rec.spike_steps, twin["spike_steps"])
     np.testing.assert_array_equal(rec.spike_ids, twin["spike_ids"])
-    for name in ("v", "u", "filter_state", "filter_aux"):
+    for name in ("v", "u", "filter_state", "filter_aux", "slow_filter_state"):
         np.testing.assert_array_equal(getattr(sim, name), twin[name], err_msg=name)
     np.testing.assert_array_equal(rec.trace_steps, twin["trace_steps"])
     np.testing.assert_array_equal(rec.trace_v, twin["trace_v"])
     np.testing.assert_array_equal(rec.trace_u, twin["trace_u"])
+    return sim
 
 
 @pytest.mark.parametrize("model,scheme,synapse,storage,noise", CASES)
@@ -70,6 +71,34 @@ def test_threaded_kernel_of_several_work_blocks_matches_numpy_twin(storage):
     """2500 neurons: three work blocks, three noise streams, three threads."""
     network = small_network("izhikevich2003", "euler", "exponential", storage, noise=3.0, n_neurons=2500,
                             probability=0.02)
+    _compare(network, 120, drive(network, 120, 12.0), "compiled", threads=3)
+
+
+SLOW = {"fraction": 0.5, "tau_ms": 30.0, "weight_scale": 1.5}
+
+
+@pytest.mark.parametrize("scheme,synapse,storage,noise", [
+    ("euler", "delta", "sparse", 0.0),
+    ("euler", "exponential", "sparse", 0.0),
+    ("izhikevich2003", "delta", "dense", 3.0),
+    ("euler", "exponential", "dense", 3.0),
+    ("izhikevich2004", "double_exponential", "sparse", 3.0),
+])
+def test_kernel_with_slow_synapses_matches_numpy_twin(scheme, synapse, storage, noise, kernel_mode):
+    """Slow synapses on (half the excitatory synapses, 30 ms, 1.5 times the charge), with each
+    fast filter, dense and sparse fast storage, with and without noise."""
+    n_steps = 400 if kernel_mode == "compiled" else 60
+    network = small_network("izhikevich2003", scheme, synapse, storage, noise, slow_synapses=SLOW)
+    slow = network.slow_connectivity
+    assert slow is not None and slow.n_synapses > 50 and not slow.is_dense
+    assert network.connectivity.is_dense == (storage == "dense")
+    sim = _compare(network, n_steps, drive(network, n_steps, 12.0), kernel_mode)
+    assert np.abs(sim.slow_filter_state).max() > 0, "the slow synapses must carry current"
+
+
+def test_threaded_kernel_with_slow_synapses_matches_numpy_twin():
+    network = small_network("izhikevich2003", "euler", "delta", "sparse", noise=3.0, n_neurons=2500,
+                            probability=0.02, slow_synapses=SLOW)
     _compare(network, 120, drive(network, 120, 12.0), "compiled", threads=3)
 
 

@@ -33,10 +33,22 @@ def _metrics(folder):
     return metrics
 
 
+SLOW_OVERRIDES = {**OVERRIDES, "network": {"n_neurons": 200,
+                                           "slow_synapses": {"fraction": 0.3, "tau_ms": 100.0, "weight_scale": 1.0}}}
+"""The same with slow synapses: their filter's state travels in the checkpoint."""
+
+
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory):
     out = tmp_path_factory.mktemp("straight")
     run_experiment(load_experiment(EXPERIMENTS / "whatwhen.toml", OVERRIDES), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def straight_slow(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight_slow")
+    run_experiment(load_experiment(EXPERIMENTS / "whatwhen.toml", SLOW_OVERRIDES), out, progress=False)
     return out
 
 
@@ -47,6 +59,14 @@ def straight(tmp_path_factory):
 ])
 def test_resumed_trial_task_equals_the_uninterrupted_run(straight, tmp_path, monkeypatch, checkpoint_every_ms,
                                                          last_checkpoint_ms):
+    _resume_and_compare(straight, OVERRIDES, tmp_path, monkeypatch, checkpoint_every_ms, last_checkpoint_ms)
+
+
+def test_resumed_run_with_slow_synapses_equals_the_uninterrupted_run(straight_slow, tmp_path, monkeypatch):
+    _resume_and_compare(straight_slow, SLOW_OVERRIDES, tmp_path, monkeypatch, 1700.0, 8500.0)
+
+
+def _resume_and_compare(straight, overrides, tmp_path, monkeypatch, checkpoint_every_ms, last_checkpoint_ms):
     import reservoir.experiment.runner as runner
 
     class Crash(Exception):
@@ -55,7 +75,7 @@ def test_resumed_trial_task_equals_the_uninterrupted_run(straight, tmp_path, mon
     def crash(sim, out):  # the process dies at the very end, after everything was simulated and written
         raise Crash
 
-    config = load_experiment(EXPERIMENTS / "whatwhen.toml", {**OVERRIDES, "checkpoint_every_ms": checkpoint_every_ms})
+    config = load_experiment(EXPERIMENTS / "whatwhen.toml", {**overrides, "checkpoint_every_ms": checkpoint_every_ms})
     out = tmp_path / "resumed"
     monkeypatch.setattr(runner, "checkpoint_end", crash)
     with pytest.raises(Crash):
@@ -64,6 +84,9 @@ def test_resumed_trial_task_equals_the_uninterrupted_run(straight, tmp_path, mon
     with h5py.File(out / "checkpoint.h5") as checkpoint:
         assert checkpoint.attrs["step"] * config.integration.dt_ms == last_checkpoint_ms
         assert len(checkpoint["attached/task/offline_errors"]) > 0
+        slow = config.network.slow_synapses.fraction > 0
+        assert ("state/slow_filter_state" in checkpoint) == slow
+        assert not slow or np.abs(checkpoint["state/slow_filter_state"][()]).max() > 0
     resume(out, progress=False)  # as after a crash: back to the last checkpoint, then to the end
     expected, actual = _datasets(straight / "run.h5"), _datasets(out / "run.h5")
     assert expected.keys() == actual.keys()

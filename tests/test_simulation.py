@@ -1,3 +1,5 @@
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -62,8 +64,9 @@ def test_run_files_are_bit_identical_for_the_same_config_and_seed(tmp_path):
     assert (tmp_path / "a/config.resolved.toml").read_text() == (tmp_path / "b/config.resolved.toml").read_text()
 
 
-def test_checkpoint_restore_continues_bit_identically(tmp_path):
-    network = small_network(noise=3.0, synapse="double_exponential")
+@pytest.mark.parametrize("slow_synapses", [None, {"fraction": 0.5, "tau_ms": 60.0}])
+def test_checkpoint_restore_continues_bit_identically(tmp_path, slow_synapses):
+    network = small_network(noise=3.0, synapse="double_exponential", slow_synapses=slow_synapses)
     ext = drive(network, 600, 10.0)
     straight = Simulation(network, ext, seed=5, chunk_steps=50)
     straight.run(n_steps=600)
@@ -79,8 +82,41 @@ def test_checkpoint_restore_continues_bit_identically(tmp_path):
     combined_ids = np.concatenate([first.recorder.spike_ids, restored.recorder.spike_ids])
     np.testing.assert_array_equal(combined_steps, straight.recorder.spike_steps)
     np.testing.assert_array_equal(combined_ids, straight.recorder.spike_ids)
-    for name in ("v", "u", "filter_state", "filter_aux"):
+    for name in ("v", "u", "filter_state", "filter_aux", "slow_filter_state"):
         np.testing.assert_array_equal(getattr(restored, name), getattr(straight, name))
+    with h5py.File(tmp_path / "cp.h5") as f:  # the slow filter's state travels only where there is one
+        assert ("state/slow_filter_state" in f) == (slow_synapses is not None)
+    if slow_synapses is not None:
+        assert np.abs(straight.slow_filter_state).max() > 0
+        plain = Simulation(small_network(noise=3.0, synapse="double_exponential"), ext, seed=5)
+        with pytest.raises(ValueError, match="different network"):
+            plain.load_checkpoint(tmp_path / "cp.h5")
+
+
+@pytest.mark.parametrize("store_connectivity", [True, False])
+def test_run_file_records_the_slow_synapses(tmp_path, store_connectivity):
+    base = {"duration_ms": 100, "seed": 3, "network": {"n_neurons": 200},
+            "recording": {"store_connectivity": store_connectivity}}
+    plain = resolve_config("izhikevich2003", base)
+    slow = resolve_config("izhikevich2003", {**base, "network": {
+        "n_neurons": 200, "slow_synapses": {"fraction": 0.25, "tau_ms": 90.0, "weight_scale": 2.0}}})
+    simulate(plain, tmp_path / "plain", progress=False)
+    simulate(slow, tmp_path / "slow", progress=False)
+    network = build_network(slow.network, slow.integration, slow.seed)
+    with h5py.File(tmp_path / "plain/run.h5") as f:
+        assert "slow_synapses" not in f["network"].attrs and "slow_connectivity" not in f["network"]
+        assert "slow_synapses" not in f.attrs["config_toml"]
+    with h5py.File(tmp_path / "slow/run.h5") as f:
+        g = f["network"]
+        assert json.loads(g.attrs["slow_synapses"]) == {"kind": "exponential", "tau_ms": 90.0,
+                                                        "n_synapses": network.slow_connectivity.n_synapses}
+        assert ("slow_connectivity" in g) == store_connectivity == ("connectivity" in g)
+        if store_connectivity:
+            for name in ("indptr", "indices", "weights"):
+                np.testing.assert_array_equal(g[f"slow_connectivity/{name}"][()],
+                                              getattr(network.slow_connectivity, name))
+                np.testing.assert_array_equal(g[f"connectivity/{name}"][()], getattr(network.connectivity, name))
+        assert "[network.slow_synapses]" in f.attrs["config_toml"]
 
 
 def test_checkpoint_refuses_another_network(tmp_path):

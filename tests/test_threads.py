@@ -45,9 +45,9 @@ GROUPS = [
 RLS_GROUP = {"name": "force", "n_units": 1, "rule": "rls", "rls": {"alpha": 2.0, "learn_every_steps": 3}}
 
 
-def _network(storage="sparse", synapse="exponential"):
+def _network(storage="sparse", synapse="exponential", slow_synapses=None):
     return small_network("izhikevich2003", "euler", synapse, storage, noise=3.0, n_neurons=N_NEURONS,
-                         probability=0.02)
+                         probability=0.02, slow_synapses=slow_synapses)
 
 
 def _run(network, threads, n_steps=150, groups=None, chunk_steps=41, feedback=False):
@@ -71,7 +71,8 @@ def _run(network, threads, n_steps=150, groups=None, chunk_steps=41, feedback=Fa
     sim.run(n_steps=n_steps)
     rec = sim.recorder
     out = {"spike_steps": rec.spike_steps, "spike_ids": rec.spike_ids, "trace_v": rec.trace_v, "trace_u": rec.trace_u,
-           "v": sim.v.copy(), "u": sim.u.copy(), "filter": sim.filter_state.copy(), "noise": sim.noise_state.copy()}
+           "v": sim.v.copy(), "u": sim.u.copy(), "filter": sim.filter_state.copy(), "noise": sim.noise_state.copy(),
+           "slow_filter": sim.slow_filter_state.copy()}
     if readouts is not None:
         out.update({f"readouts/{name}": np.array(values, copy=True) for name, values in readouts.get_state().items()})
         out["outputs"] = rec.outputs
@@ -91,6 +92,19 @@ def test_network_is_the_same_for_every_thread_count(storage, synapse):
     network = _network(storage, synapse)
     one = _run(network, 1)
     assert one["spike_ids"].size > 500
+    assert len(set(one["spike_ids"] // WORK_BLOCK_NEURONS)) == 3, "every block must spike"
+    for threads in (2, 3):
+        _assert_same(one, _run(network, threads))
+
+
+@pytest.mark.parametrize("storage,synapse", [("sparse", "delta"), ("dense", "exponential")])
+def test_slow_synapses_are_the_same_for_every_thread_count(storage, synapse):
+    """Slow synapses (their own CSR, always sparse, cut by their own row split) beside a sparse
+    and a dense fast population."""
+    network = _network(storage, synapse, slow_synapses={"fraction": 0.5, "tau_ms": 40.0, "weight_scale": 2.0})
+    assert network.slow_connectivity.n_synapses > 10_000 and network.connectivity.is_dense == (storage == "dense")
+    one = _run(network, 1)
+    assert one["spike_ids"].size > 500 and np.abs(one["slow_filter"]).max() > 0
     assert len(set(one["spike_ids"] // WORK_BLOCK_NEURONS)) == 3, "every block must spike"
     for threads in (2, 3):
         _assert_same(one, _run(network, threads))

@@ -17,6 +17,12 @@ Recurrent connectivity
     Dense and sparse networks alike become one ``Synapses`` object built with
     ``connect(i=pre, j=post)`` from the CSR (presynaptic-major, so synapse indices ascend with
     the presynaptic neuron), weight ``w``, ``on_pre: syn_in_post += w`` and no delay.
+Slow synapses
+    With :attr:`~reservoir.network.Network.slow_connectivity`, a second ``Synapses`` object
+    (``on_pre: syn_slow_post += w``, same schedule) fills a second accumulator ``syn_slow``,
+    filtered by ``slow_filter_state = slow_filter_state*slow_decay + syn_slow*slow_jump_scale``
+    after the fast filter; the synaptic current is then ``I_fast + slow_filter_state`` (the
+    engine's order).
 External input
     The signal (steps x channels) becomes a 2-D ``TimedArray`` with one extra zero row (steps
     past the end of the signal get no input, as in the engine) and one extra zero column (a
@@ -38,7 +44,7 @@ Schedule of one step (``t = step * dt``), identical to :mod:`reservoir.kernels`
                         coefficients from :meth:`SynapticFilter.coefficients`), total current
                         ``noise_std * randn() + I_syn + bias`` (noise term omitted when the
                         network has no noise, as in the engine) plus the input slots, the
-                        integration scheme, and finally ``syn_in = 0``.
+                        integration scheme, and finally ``syn_in = 0`` (and ``syn_slow = 0``).
 
 Arithmetic identity
     The integration is explicit abstract code, not differential equations, and every
@@ -96,6 +102,8 @@ class Brian2Model:
         State ``v``, ``u``, ``syn_in``, ``filter_state``, ``filter_aux`` and the parameters.
     synapses : brian2.Synapses or None
         ``None`` when the network has no recurrent synapses.
+    slow_synapses : brian2.Synapses or None
+        The slow synapses (``on_pre: syn_slow_post += w``); ``None`` without any.
     spike_monitor : brian2.SpikeMonitor or None
     state_monitor : brian2.StateMonitor or None
         Records ``v`` and ``u`` of the ``trace_ids`` given to :func:`build_brian2_network`.
@@ -111,6 +119,7 @@ class Brian2Model:
     network: Any
     neurons: Any
     synapses: Any
+    slow_synapses: Any
     spike_monitor: Any
     state_monitor: Any
     dt_ms: float
@@ -145,9 +154,12 @@ class Brian2Model:
         return steps, np.asarray(self.state_monitor.v[:]).T.copy(), np.asarray(self.state_monitor.u[:]).T.copy()
 
     def state(self) -> dict[str, np.ndarray]:
-        """Current ``v``, ``u``, ``filter_state`` and ``filter_aux`` (copies)."""
-        return {name: np.array(getattr(self.neurons, name)[:], dtype=np.float64)
-                for name in ("v", "u", "filter_state", "filter_aux")}
+        """Current ``v``, ``u``, ``filter_state``, ``filter_aux`` and, with slow synapses,
+        ``slow_filter_state`` (copies)."""
+        names = ["v", "u", "filter_state", "filter_aux"]
+        if "slow_filter_state" in self.neurons.variables:
+            names.append("slow_filter_state")
+        return {name: np.array(getattr(self.neurons, name)[:], dtype=np.float64) for name in names}
 
 
 #: Brian2's default gcc flags minus the ones that let the compiler re-associate or fuse
@@ -236,6 +248,11 @@ def state_update_code(network: Network, n_input_slots: int) -> str:
                   "filter_state = filter_state_next",
                   "filter_aux = filter_aux_next",
                   "synaptic_current = filter_state_next"]
+    if network.has_slow_synapses:  # the slow filter after the fast one; I_syn = I_fast + I_slow
+        lines = [line.replace("synaptic_current = ", "fast_current = ") for line in lines]
+        lines += ["slow_filter_state_next = slow_filter_state*slow_decay + syn_slow*slow_jump_scale",
+                  "slow_filter_state = slow_filter_state_next",
+                  "synaptic_current = fast_current + slow_filter_state_next"]
     if network.has_noise:
         lines.append("current_0 = noise_std*randn() + synaptic_current + bias")
     else:
@@ -258,6 +275,8 @@ def state_update_code(network: Network, n_input_slots: int) -> str:
         lines += [f"v_next = v + step_ms*({dv('v', 'u')})",
                   f"u_next = u + step_ms*({du('v_next', 'u')})"]
     lines += ["v = v_next", "u = u_next", "syn_in = 0"]
+    if network.has_slow_synapses:
+        lines.append("syn_slow = 0")
     return "\n".join(lines)
 
 
@@ -311,6 +330,8 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
     else:
         parameters += ["cap", "k", "v_rest", "v_thresh"]
     equations = ["v : 1", "u : 1", "syn_in : 1", "filter_state : 1", "filter_aux : 1"]
+    if network.has_slow_synapses:
+        equations += ["syn_slow : 1", "slow_filter_state : 1"]
     equations += [f"{name} : 1 (constant)" for name in parameters]
     for slot in range(n_slots):
         equations += [f"ext_channel_{slot} : integer (constant)", f"ext_gain_{slot} : 1 (constant)"]
@@ -321,6 +342,9 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
         "filter_decay_primary": float(decay_primary), "filter_decay_secondary": float(decay_secondary),
         "filter_jump_scale": float(jump_scale),
     }
+    if network.has_slow_synapses:
+        slow_decay, _, slow_jump_scale = network.slow_filter().coefficients(network.dt_ms)
+        namespace.update(slow_decay=float(slow_decay), slow_jump_scale=float(slow_jump_scale))
     if n_slots:
         signal = external_input.materialize()  # the whole time course (streamed inputs: built here)
         table = np.zeros((signal.shape[0] + 1, external_input.n_channels + 1))
@@ -354,17 +378,23 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
     updater = group.run_regularly(code, when="groups", order=0, name="reservoir_step")
     objects = [group, updater]
 
-    synapses = None
-    conn = network.connectivity
-    if conn.n_synapses:
-        synapses = Synapses(group, group, model="w : 1 (constant)", on_pre="syn_in_post += w",
-                            namespace={}, name="recurrent")
+    synapses = slow_synapses = None
+    for conn, accumulator, name in ((network.connectivity, "syn_in", "recurrent"),
+                                    (network.slow_connectivity, "syn_slow", "recurrent_slow")):
+        if conn is None or not conn.n_synapses:
+            continue
+        made = Synapses(group, group, model="w : 1 (constant)", on_pre=f"{accumulator}_post += w",
+                        namespace={}, name=name)
         pre, post = conn.pre_post_pairs()
-        synapses.connect(i=pre.astype(np.int32), j=post.astype(np.int32))
-        synapses.w = conn.weights
-        synapses.pre.when = "start"
-        synapses.pre.order = _PROPAGATION_ORDER
-        objects.append(synapses)
+        made.connect(i=pre.astype(np.int32), j=post.astype(np.int32))
+        made.w = conn.weights
+        made.pre.when = "start"
+        made.pre.order = _PROPAGATION_ORDER
+        objects.append(made)
+        if accumulator == "syn_in":
+            synapses = made
+        else:
+            slow_synapses = made
     monitor = None
     if record_spikes:
         monitor = SpikeMonitor(group, when="start", order=_MONITOR_ORDER, name="spikes")
@@ -377,7 +407,8 @@ def build_brian2_network(network: Network, external_input: ExternalInput | None 
         state_monitor = StateMonitor(group, ["v", "u"], record=record, when="start", order=-1, name="traces")
         objects.append(state_monitor)
     net = brian2.Network(*objects)
-    return Brian2Model(network=net, neurons=group, synapses=synapses, spike_monitor=monitor,
+    return Brian2Model(network=net, neurons=group, synapses=synapses, slow_synapses=slow_synapses,
+                       spike_monitor=monitor,
                        state_monitor=state_monitor,
                        dt_ms=float(network.dt_ms), target=target, abstract_code=code,
                        strict_floating_point=strict_floating_point)
