@@ -16,8 +16,9 @@ the same dimensions:
   stream (:func:`analysis_rng`), so the null is reproducible from the run's seed alone.
 
 ``fraction_as_orthogonal(angle)`` is the share of the null at least as close to orthogonal as
-the observed angle: small values (< 0.05) say the two readouts are *less* orthogonal than chance,
-values near 1 that they are *more* orthogonal than random directions would be.
+the observed angle: small values (< 0.05) say the two readouts are *more* orthogonal than chance
+(few random pairs come as close to 90 degrees), values near 1 that they are *less* orthogonal
+than random directions would be.
 
 Principal angles follow Bjorck & Golub (1973), "Numerical methods for computing angles between
 linear subspaces", Math. Comp. 27:579 (:func:`scipy.linalg.subspace_angles`).
@@ -48,11 +49,30 @@ def analysis_rng(run, item: int = GEOMETRY_NULL_SUBSTREAM) -> np.random.Generato
     return substream(int(run.config.get("seed", 0)), "offline_analysis", item)
 
 
+def _rescaled(weights) -> np.ndarray:
+    """``weights`` ``(..., F)`` in float64, each vector divided by its largest |entry| (a zero
+    vector stays zero, one with a non-finite entry becomes nan): angles and correlations do not
+    depend on the scale, and a diverged readout (weights of 1e280) would overflow the products."""
+    w = np.array(weights, dtype=np.float64)
+    if w.size == 0:
+        return w
+    scale = np.max(np.abs(w), axis=-1, keepdims=True)
+    scale = np.where(np.isfinite(scale), scale, np.nan)  # nan divides the vector to nan
+    return w / np.where(scale == 0, 1.0, scale)
+
+
 def angle_deg(a, b) -> float:
-    """Angle (degrees, 0-180) between two vectors; nan if either is zero."""
+    """Angle (degrees, 0-180) between two vectors; nan if either is zero or has a non-finite entry.
+    Vectors too large for their norms (entries beyond about 1e154, a diverged readout) are
+    rescaled first: the angle does not depend on the scale, and the overflowing norm would give
+    90 degrees whatever the vectors."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    norm = np.linalg.norm(a) * np.linalg.norm(b)
-    if norm == 0:
+    with np.errstate(over="ignore"):
+        norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if not np.isfinite(norm):
+        a, b = _rescaled(a), _rescaled(b)
+        norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if norm == 0 or not np.isfinite(norm):
         return float("nan")
     return float(np.degrees(np.arccos(np.clip(a @ b / norm, -1.0, 1.0))))
 
