@@ -59,8 +59,11 @@ class WhatWhenTargets:
     """Claim 5 over seeds (the reproduction): RLS without a reset re-times at least this many
     times later than the rule, or never."""
     null_fraction_max: float = 0.05
-    """Claim 6: share of random directions in the top-10 feature-PC space at least as close to
-    90 degrees as the learned w_when, w_what pair (0: more orthogonal than any random pair)."""
+    """Claim 6, both of its measures, for every 'what' unit: the share of random directions in the
+    top-10 feature-PC space at least as close to 90 degrees as the learned w_when, w_what pair (0:
+    more orthogonal than any random pair), and the share of permutations of w_what whose output is
+    at most as correlated with the 'when' output as the learned w_what's is (the functional
+    overlap, :func:`analysis.geometry.functional_overlap`)."""
     retention_amplitude_change_max: float = 0.2
     """Sequential contexts: the first context's omission amplitude changes by less than this
     fraction after the next context is learned."""
@@ -119,7 +122,7 @@ WHATWHEN_TEXT = {
     "4": f"<= {WHATWHEN.adaptation_trials_max} trials of the changed cue",
     "5": (f"no reset: not re-timed within {WHATWHEN.adaptation_trials_max} trials; reset: re-timed within "
           f"{WHATWHEN.adaptation_trials_max}"),
-    "6": f"null fraction <= {WHATWHEN.null_fraction_max:g} for every 'what' unit",
+    "6": f"both null fractions <= {WHATWHEN.null_fraction_max:g} for every 'what' unit",
     "retention": (f"|amplitude change| < {WHATWHEN.retention_amplitude_change_max:.0%} and "
                   f"|peak shift| < {WHATWHEN.retention_peak_shift_ms:g} ms, every cue of the first context"),
 }
@@ -130,7 +133,8 @@ WHATWHEN_STATEMENTS = {
     "3": "the 'what' readouts encode which outcome is expected, in proportion to its probability",
     "4": "after a change of latency or probability the rule re-adapts within a few tens of trials, with no reset",
     "5": "a least-squares (RLS) readout adapts slowly or not at all after the same change unless reset",
-    "6": "the 'what' and 'when' weights become near-orthogonal, beyond what random directions give",
+    "6": ("the 'what' and 'when' readouts become near-orthogonal beyond chance, in their weights and in their "
+          "outputs over the activity"),
     "retention": "learning the next context keeps the first context's 'when' prediction (HLOP)",
 }
 
@@ -141,7 +145,9 @@ WHATWHEN_MEASURES = {
     "4": "trials after the switch until the 5-trial average peaks within 50 ms of the new L (latency) or its "
          "outcome-window output is within 20 % of the new P (probability)",
     "5": "trials after the switch until the RLS 'when' output re-times (as claim 4)",
-    "6": "final w_when vs w_what angle in the top-10 feature-PC space: share of random directions as orthogonal",
+    "6": ("final w_when vs w_what: their angle in the top-10 feature-PC space (null fraction: share of random "
+          "directions as close to 90 deg) and the correlation of their outputs over the attended-window activity, "
+          "the angle in the covariance metric (null fraction: share of permuted w_what as uncorrelated)"),
     "retention": "first context's 'when' omission amplitude and peak time, after its own block and after the last",
 }
 
@@ -277,17 +283,37 @@ def _adaptation_claims(metrics: dict, rule: str, reset_at_switch: bool) -> tuple
 
 
 def _geometry_claim(metrics: dict, identities: list[str]) -> dict:
+    """Claim 6 on both measures: the PC-space angle and the functional overlap (the correlation
+    of the readouts' outputs); it holds where both are orthogonal beyond their nulls for every
+    'what' unit, and is not judged where either is missing."""
     geometry = metrics.get("geometry") or {}
-    fractions = geometry.get("final_pc_null_fraction_as_orthogonal")
-    if not fractions:
-        why = ("no 'what' readouts or no weight snapshots in this run" if not geometry
-               else "no feature PCs (they need exponential trace filters)")
-        return _whatwhen_item("6", "geometry", note=why)
+    fractions = geometry.get("final_pc_null_fraction_as_orthogonal") or []
+    functional = geometry.get("functional_null_fraction_as_orthogonal") or []
+    if not geometry:
+        return _whatwhen_item("6", "geometry", note="no 'what' readouts or no weight snapshots in this run")
     angles = geometry.get("final_pc_angles_deg", [])
-    names = [identities[k] if k < len(identities) else str(k) for k in range(len(fractions))]
-    shown = "; ".join(f"what {name}: {a:.0f} deg, null fraction {f:.2f}" for name, a, f in zip(names, angles, fractions))
-    return _whatwhen_item("6", "geometry", value={"final_pc_angles_deg": angles, "null_fraction": fractions},
-                          shown=shown, holds=all(f <= WHATWHEN.null_fraction_max for f in fractions))
+    correlations = geometry.get("functional_correlation", [])
+    names = [identities[k] if k < len(identities) else str(k) for k in range(max(len(fractions), len(functional)))]
+    parts = []
+    for k, name in enumerate(names):
+        pieces = []
+        if k < len(fractions):
+            pieces.append(f"PC angle {_fmt(_finite(angles[k]) if k < len(angles) else None, '.0f')} deg, "
+                          f"null fraction {_fmt(_finite(fractions[k]), '.2f')}")
+        if k < len(functional):
+            r = _finite(correlations[k]) if k < len(correlations) else None
+            pieces.append(f"output correlation {_fmt(r, '+.2f')}, null fraction {_fmt(_finite(functional[k]), '.2f')}")
+        parts.append(f"what {name}: " + ", ".join(pieces))
+    value = {"final_pc_angles_deg": angles, "null_fraction": fractions,
+             "functional_correlation": correlations, "functional_null_fraction": functional}
+    missing = [why for have, why in ((fractions, "no feature PCs (they need exponential trace filters)"),
+                                     (functional, "no functional overlap (no first-block trials to sample)"))
+               if not have]
+    if missing:
+        return _whatwhen_item("6", "geometry", value=value if fractions or functional else None,
+                              shown="; ".join(parts), note="; ".join(missing))
+    within = [f is not None and f <= WHATWHEN.null_fraction_max for f in map(_finite, [*fractions, *functional])]
+    return _whatwhen_item("6", "geometry", value=value, shown="; ".join(parts), holds=all(within))
 
 
 def _retention_claim(metrics: dict) -> dict | None:

@@ -16,8 +16,16 @@ the same dimensions:
   stream (:func:`analysis_rng`), so the null is reproducible from the run's seed alone.
 
 ``fraction_as_orthogonal(angle)`` is the share of the null at least as close to orthogonal as
-the observed angle: small values (< 0.05) say the two readouts are *less* orthogonal than chance,
-values near 1 that they are *more* orthogonal than random directions would be.
+the observed angle: small values (< 0.05) say the two readouts are *more* orthogonal than chance
+(few random pairs come as close to 90 degrees), values near 1 that they are *less* orthogonal
+than random directions would be.
+
+Angles between weight vectors ignore what the readouts read: two orthogonal weight vectors give
+strongly correlated outputs when the features they weigh are themselves correlated. The
+*functional* overlap (:func:`functional_overlap`) measures the angle in the metric of the
+activity covariance ``C`` instead, ``cos = w_a^T C w_b / sqrt(w_a^T C w_a w_b^T C w_b)``: the
+correlation of the two readouts' projections ``w . x(t)`` of the centred activity, with a null
+of permuted weights (its own docstring says why that null).
 
 Principal angles follow Bjorck & Golub (1973), "Numerical methods for computing angles between
 linear subspaces", Math. Comp. 27:579 (:func:`scipy.linalg.subspace_angles`).
@@ -36,10 +44,16 @@ from .features import SpikeIndex
 
 __all__ = ["angle_deg", "principal_angles_deg", "VectorAngleNull", "SubspaceAngleNull", "analysis_rng",
            "weight_trajectories", "angles_over_learning", "FeaturePCs", "feature_pcs", "feature_pca",
-           "project_onto_pcs", "GEOMETRY_NULL_SUBSTREAM"]
+           "project_onto_pcs", "GEOMETRY_NULL_SUBSTREAM", "FUNCTIONAL_NULL_SUBSTREAM", "FunctionalOverlap",
+           "functional_correlations", "functional_overlap"]
 
 #: Item of the run's ``offline_analysis`` random stream that draws sampled geometry nulls.
 GEOMETRY_NULL_SUBSTREAM = 1
+
+#: Item of the run's ``offline_analysis`` random stream that draws the functional-overlap null
+#: (the permutations of :func:`functional_overlap`); its own item, so adding it changed no draw of
+#: item 1.
+FUNCTIONAL_NULL_SUBSTREAM = 2
 
 
 def analysis_rng(run, item: int = GEOMETRY_NULL_SUBSTREAM) -> np.random.Generator:
@@ -48,11 +62,30 @@ def analysis_rng(run, item: int = GEOMETRY_NULL_SUBSTREAM) -> np.random.Generato
     return substream(int(run.config.get("seed", 0)), "offline_analysis", item)
 
 
+def _rescaled(weights) -> np.ndarray:
+    """``weights`` ``(..., F)`` in float64, each vector divided by its largest |entry| (a zero
+    vector stays zero, one with a non-finite entry becomes nan): angles and correlations do not
+    depend on the scale, and a diverged readout (weights of 1e280) would overflow the products."""
+    w = np.array(weights, dtype=np.float64)
+    if w.size == 0:
+        return w
+    scale = np.max(np.abs(w), axis=-1, keepdims=True)
+    scale = np.where(np.isfinite(scale), scale, np.nan)  # nan divides the vector to nan
+    return w / np.where(scale == 0, 1.0, scale)
+
+
 def angle_deg(a, b) -> float:
-    """Angle (degrees, 0-180) between two vectors; nan if either is zero."""
+    """Angle (degrees, 0-180) between two vectors; nan if either is zero or has a non-finite entry.
+    Vectors too large for their norms (entries beyond about 1e154, a diverged readout) are
+    rescaled first: the angle does not depend on the scale, and the overflowing norm would give
+    90 degrees whatever the vectors."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    norm = np.linalg.norm(a) * np.linalg.norm(b)
-    if norm == 0:
+    with np.errstate(over="ignore"):
+        norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if not np.isfinite(norm):
+        a, b = _rescaled(a), _rescaled(b)
+        norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if norm == 0 or not np.isfinite(norm):
         return float("nan")
     return float(np.degrees(np.arccos(np.clip(a @ b / norm, -1.0, 1.0))))
 
@@ -263,3 +296,121 @@ def project_onto_pcs(vectors, pcs: FeaturePCs | np.ndarray, centre: bool = False
             raise ValueError("centre=True needs the FeaturePCs (with their mean), not a bare basis")
         vectors = vectors - pcs.mean
     return vectors @ basis.T
+
+
+# ------------------------------------------------------------------------------- functional overlap
+
+FUNCTIONAL_NULL_CHUNK = 200
+"""Permutations drawn and projected at a time by :func:`functional_overlap` (bounds its memory)."""
+
+
+def _projections(X: np.ndarray, weights: np.ndarray, centre: bool) -> np.ndarray:
+    """``X @ weights.T`` in float64 ``(n, m)``, centred over the samples if ``centre``."""
+    Z = np.asarray(X, dtype=np.float64) @ _rescaled(weights).T
+    return Z - Z.mean(axis=0) if centre else Z
+
+
+def _paired_correlations(Za: np.ndarray, Zb: np.ndarray) -> np.ndarray:
+    """Correlation of column ``j`` of ``Za`` with column ``j`` of ``Zb`` (both centred), nan
+    where either does not vary; clipped to [-1, 1]."""
+    den = np.sqrt(np.sum(Za * Za, axis=0) * np.sum(Zb * Zb, axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 0, np.sum(Za * Zb, axis=0) / np.where(den > 0, den, 1.0), np.nan)
+    return np.clip(r, -1.0, 1.0)
+
+
+def functional_correlations(weights_a, weights_b, X, centre: bool = True) -> np.ndarray:
+    """Correlation, over the samples of ``X`` ``(n, F)``, of the projections ``X @ a`` and ``X @ b``
+    of paired rows ``a``, ``b`` of ``weights_a`` and ``weights_b`` (``(..., F)``, broadcast
+    against each other): ``a^T C b / sqrt(a^T C a  b^T C b)`` with ``C`` the covariance of the
+    rows of ``X``, the cosine of the angle between ``a`` and ``b`` in ``C``'s metric
+    (:func:`functional_overlap`). Shape ``(...)``; nan where a projection does not vary.
+    ``centre=False``: ``X`` is centred already (its column means are zero)."""
+    A, B = np.broadcast_arrays(np.asarray(weights_a, dtype=np.float64), np.asarray(weights_b, dtype=np.float64))
+    X = np.asarray(X)
+    if A.shape[-1] != X.shape[1]:
+        raise ValueError(f"weights of {A.shape[-1]} entries against samples of {X.shape[1]} features")
+    shape, F = A.shape[:-1], A.shape[-1]
+    Za = _projections(X, A.reshape(-1, F), centre)
+    Zb = _projections(X, B.reshape(-1, F), centre)
+    return _paired_correlations(Za, Zb).reshape(shape)
+
+
+@dataclass(frozen=True)
+class FunctionalOverlap:
+    """The functional overlap of two readouts (:func:`functional_overlap`): the ``correlation``
+    of their projections of the activity, and the ``null_abs_correlation`` ``(n_null,)`` of the
+    null's draws (|correlation| of ``a`` against permutations of ``b``)."""
+
+    correlation: float
+    null_abs_correlation: np.ndarray
+
+    @property
+    def angle_deg(self) -> float:
+        """The angle (degrees, 0-180) in the covariance metric: ``arccos(correlation)``."""
+        return float(np.degrees(np.arccos(self.correlation))) if np.isfinite(self.correlation) else float("nan")
+
+    @property
+    def fraction_as_orthogonal(self) -> float:
+        """The share of null draws whose |correlation| is at most the observed |correlation|: at
+        least as close to functionally orthogonal. Small (<= 0.05): orthogonal beyond chance; 1:
+        no draw as correlated as the observed pair (identical readouts give 1)."""
+        if not np.isfinite(self.correlation) or self.null_abs_correlation.size == 0:
+            return float("nan")
+        return float(np.mean(self.null_abs_correlation <= abs(self.correlation)))
+
+    def null_summary(self) -> dict:
+        """The null's |correlation|: 5th, 50th and 95th percentiles and the number of draws."""
+        null = self.null_abs_correlation[np.isfinite(self.null_abs_correlation)]
+        p5, p50, p95 = np.percentile(null, [5, 50, 95]) if null.size else (float("nan"),) * 3
+        return {"p5": float(p5), "p50": float(p50), "p95": float(p95), "n_draws": int(null.size)}
+
+
+def functional_overlap(a, b, X, rng: np.random.Generator, n_null: int = 1000, centre: bool = True) -> FunctionalOverlap:
+    """How far two linear readouts ``a``, ``b`` ``(F,)`` read the same activity: the correlation,
+    over the samples ``X`` ``(n, F)`` of the features they read, of their outputs ``z_a = X a``
+    and ``z_b = X b`` (``X`` centred over its samples; ``centre=False`` where it is already),
+
+        r = a^T C b / sqrt(a^T C a  b^T C b),   C = X^T X / n (centred),
+
+    the cosine of the angle between ``a`` and ``b`` in the metric of the activity covariance ``C``
+    rather than the Euclidean one of :func:`angle_deg`. Two weight vectors at 90 degrees still
+    give correlated outputs when the features they weigh co-vary (a shared population
+    fluctuation, overlapping tuning); ``r = 0`` means the readouts' outputs are uncorrelated over
+    the activity the network actually produces, a *functional* orthogonality. Weighing
+    directions by the activity's covariance is what population-coding work does to ask whether
+    two read-outs or epochs use orthogonal subspaces of the activity (e.g. the alignment index of
+    Elsayed, Lara, Kaufman, Churchland & Cunningham 2016, "Reorganization between preparatory
+    and movement population responses in motor cortex", Nat. Commun. 7:13239).
+
+    Null: the same |r| between ``a`` and ``n_null`` random permutations of ``b``'s own entries
+    (drawn with ``rng``; use :func:`analysis_rng` with :data:`FUNCTIONAL_NULL_SUBSTREAM` for a
+    run's own). A permutation keeps ``b``'s distribution of weights (its norm, mean, sparsity and
+    sign balance) and breaks any relation between which features ``b`` weighs and which ``a``
+    weighs: through a shared component of the features, two readouts whose weights have nonzero
+    means are correlated by chance alone, and the null keeps that. Random Gaussian directions
+    would not (their mean weight is about 0), so they would make ordinary readouts look
+    correlated beyond chance.
+
+    The null's projections ``X @ b_permuted`` are one matrix product per chunk of
+    :data:`FUNCTIONAL_NULL_CHUNK` draws, in float64 like everything here: in float32 the null's
+    percentiles moved in their sixth or seventh digit from one call to the next (the BLAS's
+    rounding), far beyond the relative 1e-9 the behaviour guard allows the metrics of an identical
+    run file."""
+    a, b = _rescaled(a), _rescaled(b)
+    X = np.asarray(X)
+    if a.shape != b.shape or a.ndim != 1 or X.ndim != 2 or X.shape[1] != a.size:
+        raise ValueError(f"functional_overlap needs two (F,) weight vectors and (n, F) samples, got {a.shape}, "
+                         f"{b.shape} and {X.shape}")
+    Xc = np.asarray(X, dtype=np.float64)
+    if centre:
+        Xc = Xc - Xc.mean(axis=0)
+    z_a = Xc @ a
+    correlation = float(_paired_correlations(z_a[:, None], (Xc @ b)[:, None])[0])
+    null = np.empty(int(n_null))
+    for start in range(0, null.size, FUNCTIONAL_NULL_CHUNK):
+        m = min(FUNCTIONAL_NULL_CHUNK, null.size - start)
+        permuted = rng.permuted(np.tile(b, (m, 1)), axis=1)  # row by row, the draws of rng.permutation(b)
+        Z = Xc @ permuted.T
+        null[start:start + m] = np.abs(_paired_correlations(np.broadcast_to(z_a[:, None], Z.shape), Z))
+    return FunctionalOverlap(correlation=correlation, null_abs_correlation=null)

@@ -13,10 +13,21 @@ import numpy as np
 
 from .claims import whatwhen_claims
 from .fits import fit_line
-from .geometry import SubspaceAngleNull, VectorAngleNull, angle_deg, angles_over_learning, feature_pca
+from .features import trial_features
+from .geometry import (FUNCTIONAL_NULL_SUBSTREAM, SubspaceAngleNull, VectorAngleNull, analysis_rng, angle_deg,
+                       angles_over_learning, feature_pca, functional_correlations, functional_overlap)
+from .run_status import recorded_whole
 from .trials import aligned, peak_and_half_rise, response_reliability, trial_onsets_ms
 
 SMOOTH_TRIALS = 5
+
+FUNCTIONAL_TRIALS = 20
+"""Claim 6's functional overlap samples the attended windows of the first block's last this many
+trials (recorded whole) ..."""
+FUNCTIONAL_EVERY_MS = 10.0
+"""... every this many ms ..."""
+FUNCTIONAL_NULL_DRAWS = 1000
+"""... against this many permutations of each 'what' unit's weights."""
 
 
 @dataclass(frozen=True)
@@ -251,12 +262,63 @@ def phase_modulation(design: WhatWhenDesign, table, when, t, offline_errors=None
             "what_offline": float(np.mean(offline)) if offline else None}
 
 
+def attended_samples(design: WhatWhenDesign, run, n_trials: int = FUNCTIONAL_TRIALS,
+                     every_ms: float = FUNCTIONAL_EVERY_MS) -> np.ndarray | None:
+    """``(trials, samples, F)`` float32: the readout features (the run's trace filters, rebuilt from the
+    spikes, :func:`analysis.features.trial_features`) in the attended windows (``trial_ms`` from
+    the cue) of the first block's last ``n_trials`` trials that the run recorded whole, every
+    ``every_ms``; ``None`` with fewer than 2 such trials. With the trial-start reset the windows
+    start from zero traces, as the readouts' do; without it, from zero 300 ms earlier."""
+    table = run.tables.get("trials")
+    if table is None or len(table.get("block", ())) == 0:
+        return None
+    rows = np.flatnonzero(table["block"] == 0)
+    rows = rows[recorded_whole(run, table["onset_step"][rows] * run.dt_ms, design.trial_ms)][-int(n_trials):]
+    if rows.size < 2:
+        return None
+    lead_in = 0.0 if design.reset_between_trials else 300.0
+    return trial_features(run, table["onset_step"][rows] * run.dt_ms, design.trial_ms, every_ms, lead_in)
+
+
+def functional_geometry(design: WhatWhenDesign, run, when: np.ndarray, what: np.ndarray,
+                        n_trials: int = FUNCTIONAL_TRIALS, every_ms: float = FUNCTIONAL_EVERY_MS,
+                        n_null: int = FUNCTIONAL_NULL_DRAWS) -> dict:
+    """The functional overlap of w_when with each w_what (:func:`analysis.geometry.functional_overlap`):
+    the correlation of their projections of the attended-window features (:func:`attended_samples`,
+    centred over those samples), i.e. the cosine of their angle in the metric of the activity
+    covariance, at every snapshot (``when`` ``(snapshots, F)``, ``what`` ``(snapshots, k, F)``)
+    against the same samples; for the final weights also its angle and its null (``n_null``
+    permutations of each w_what's entries, from item :data:`~analysis.geometry.FUNCTIONAL_NULL_SUBSTREAM`
+    of the run's ``offline_analysis`` stream). Empty where the samples are missing (fewer than 2
+    trials in the first block) or do not match the weights."""
+    X = attended_samples(design, run, n_trials, every_ms)
+    if X is None or X.shape[2] != when.shape[-1]:
+        return {}
+    n_trials = X.shape[0]
+    Xc = X.reshape(-1, X.shape[2]).astype(np.float64)
+    del X
+    Xc -= Xc.mean(axis=0)
+    by_snapshot = functional_correlations(when[:, None, :], what, Xc, centre=False)
+    rng = analysis_rng(run, FUNCTIONAL_NULL_SUBSTREAM)
+    final = [functional_overlap(when[-1], what[-1, k], Xc, rng, n_null, centre=False) for k in range(what.shape[1])]
+    return {"functional_correlation_by_snapshot": by_snapshot.tolist(),
+            "functional_correlation": [o.correlation for o in final],
+            "functional_angle_deg": [o.angle_deg for o in final],
+            "functional_null_abs_correlation": [o.null_summary() for o in final],
+            "functional_null_fraction_as_orthogonal": [o.fraction_as_orthogonal for o in final],
+            "functional_samples": {"block": 0, "n_trials": int(n_trials), "every_ms": float(every_ms),
+                                   "n_samples": int(Xc.shape[0]), "n_null": int(n_null)}}
+
+
 def geometry(design: WhatWhenDesign, run, n_components: int = 10) -> dict:
     """Angles between w_when and each w_what over learning, raw (in the space of all readout
     features) and in the top-``n_components`` PC subspace of the features, and the smallest
     principal angle between w_when and the subspace spanned by the w_what; each with its exact
     null (uniformly random directions of the same dimensions, :mod:`analysis.geometry`), whose
-    angles concentrate near 90 degrees in raw space but not in a few dimensions."""
+    angles concentrate near 90 degrees in raw space but not in a few dimensions. Then the
+    functional overlap of w_when and each w_what (:func:`functional_geometry`: the correlation of
+    their outputs over the activity, the angle in the covariance metric, with a permutation null),
+    under the keys ``functional_*``."""
     if len(design.what_columns) == 0 or run.snapshot_time_ms.size == 0:
         return {}
     snapshots = run.weight_snapshots()
@@ -283,4 +345,5 @@ def geometry(design: WhatWhenDesign, run, n_components: int = 10) -> dict:
                        "pc_explained_variance_ratio": pcs.explained_variance_ratio.tolist(),
                        "final_pc_angles_deg": pc[-1],
                        "final_pc_null_fraction_as_orthogonal": [float(pc_null.fraction_as_orthogonal(a)) for a in pc[-1]]})
+    result.update(functional_geometry(design, run, when, what))
     return result

@@ -13,11 +13,11 @@ from analysis import figures, load_metrics, load_run  # noqa: E402
 from analysis.fits import fit_line  # noqa: E402
 from analysis.plots import raster_figure  # noqa: E402
 from analysis.geometry import (SubspaceAngleNull, VectorAngleNull, analysis_rng, angle_deg,  # noqa: E402
-                               angles_over_learning, feature_pca, principal_angles_deg, project_onto_pcs,
-                               weight_trajectories)
+                               angles_over_learning, feature_pca, functional_correlations, principal_angles_deg,
+                               project_onto_pcs, weight_trajectories)
 from analysis.trials import (align_outputs, aligned, peak_and_half_rise, response_reliability,  # noqa: E402
                              trial_onsets_ms)
-from analysis.whatwhen import WhatWhenDesign  # noqa: E402
+from analysis.whatwhen import FUNCTIONAL_TRIALS, WhatWhenDesign, attended_samples  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +143,33 @@ def test_geometry_metrics_use_the_exact_null(tiny_run):
     final = angle_deg(weights[-1, 0], weights[-1, 1])
     assert geometry["final_raw_angles_deg"][0] == pytest.approx(final)
     assert geometry["final_raw_null_fraction_as_orthogonal"][0] == pytest.approx(float(null.fraction_as_orthogonal(final)))
+
+
+def test_geometry_metrics_carry_the_functional_overlap(tiny_run):
+    """The functional keys of the geometry metrics: the correlation of w_when's and each w_what's
+    outputs over the first block's last trials, at every snapshot, with its permutation null."""
+    geometry = load_metrics(tiny_run)["geometry"]
+    run = load_run(tiny_run)
+    design = WhatWhenDesign.from_run(run)
+    k = len(design.what_columns)
+    for key in ("functional_correlation", "functional_angle_deg", "functional_null_abs_correlation",
+                "functional_null_fraction_as_orthogonal"):
+        assert len(geometry[key]) == k, key
+    by_snapshot = np.asarray(geometry["functional_correlation_by_snapshot"], dtype=float)
+    assert by_snapshot.shape == (len(geometry["snapshot_time_ms"]), k)
+    samples = geometry["functional_samples"]
+    X = attended_samples(design, run)
+    assert X.shape[:2] == (samples["n_trials"], int(round(design.trial_ms / samples["every_ms"])))
+    assert samples["n_trials"] == min(FUNCTIONAL_TRIALS, int(np.sum(run.tables["trials"]["block"] == 0)))
+    _, weights = weight_trajectories(run, [design.when_column, *design.what_columns])
+    recomputed = functional_correlations(weights[-1, 0], weights[-1, 1:], X.reshape(-1, X.shape[2]))
+    np.testing.assert_allclose(geometry["functional_correlation"], recomputed, atol=1e-9)
+    np.testing.assert_allclose(by_snapshot[-1], recomputed, atol=1e-9)
+    np.testing.assert_allclose(geometry["functional_angle_deg"], np.degrees(np.arccos(recomputed)), atol=1e-6)
+    for summary, fraction in zip(geometry["functional_null_abs_correlation"],
+                                 geometry["functional_null_fraction_as_orthogonal"]):
+        assert summary["n_draws"] == samples["n_null"] and 0 <= summary["p5"] <= summary["p50"] <= summary["p95"] <= 1
+        assert 0.0 <= fraction <= 1.0
 
 
 FIGURES = ["readouts_by_condition", "amplitude_vs_probability", "reliability", "angles", "weight_trajectory",

@@ -27,7 +27,8 @@ def _whatwhen_metrics():
         "probability_scaling_omission": {"slope": 1.0, "intercept": 0.0, "r": 0.99, "n": 3},
         "identity": {"slope": 0.8, "intercept": 0.05, "r": 0.97, "n": 6},
         "adaptation": [],
-        "geometry": {"final_pc_angles_deg": [89.0, 91.0], "final_pc_null_fraction_as_orthogonal": [0.01, 0.02]},
+        "geometry": {"final_pc_angles_deg": [89.0, 91.0], "final_pc_null_fraction_as_orthogonal": [0.01, 0.02],
+                     "functional_correlation": [0.01, -0.02], "functional_null_fraction_as_orthogonal": [0.02, 0.03]},
     }
 
 
@@ -129,6 +130,31 @@ def test_claim_6_against_its_null():
     assert item["holds"] is False and "what B" in item["shown"]
     metrics["geometry"] = {}
     assert _by_claim(whatwhen_claims(metrics, CONFIG))["6"]["holds"] is None
+
+
+@pytest.mark.parametrize("fractions, holds", [
+    ([0.0, WHATWHEN.null_fraction_max], True), ([0.01, WHATWHEN.null_fraction_max + 0.001], False),
+    ([float("nan"), 0.01], False),
+])
+def test_claim_6_needs_the_functional_overlap_orthogonal_beyond_its_null_too(fractions, holds):
+    metrics = _whatwhen_metrics()
+    metrics["geometry"]["functional_null_fraction_as_orthogonal"] = fractions
+    item = _by_claim(whatwhen_claims(metrics, CONFIG))["6"]
+    assert item["holds"] is holds
+    assert item["value"]["functional_null_fraction"] == fractions and item["value"]["null_fraction"] == [0.01, 0.02]
+    assert "what A: PC angle 89 deg, null fraction 0.01, output correlation +0.01" in item["shown"]
+
+
+def test_claim_6_is_not_judged_on_one_measure_alone():
+    metrics = _whatwhen_metrics()
+    for key in ("functional_correlation", "functional_null_fraction_as_orthogonal"):
+        del metrics["geometry"][key]
+    item = _by_claim(whatwhen_claims(metrics, CONFIG))["6"]
+    assert item["holds"] is None and "no functional overlap" in item["note"] and "PC angle 89" in item["shown"]
+    metrics = _whatwhen_metrics()
+    del metrics["geometry"]["final_pc_null_fraction_as_orthogonal"]
+    item = _by_claim(whatwhen_claims(metrics, CONFIG))["6"]
+    assert item["holds"] is None and "no feature PCs" in item["note"] and "output correlation -0.02" in item["shown"]
 
 
 def test_retention_claim_of_sequential_contexts():

@@ -54,6 +54,10 @@ def _scalars(metrics: dict) -> dict[str, float]:
         for k, angle in enumerate(geo.get(f"final_{space}_angles_deg", [])):
             out[f"geometry.{space}_angle_what{k}_deg"] = angle
             out[f"geometry.{space}_null_fraction_as_orthogonal_what{k}"] = geo[f"final_{space}_null_fraction_as_orthogonal"][k]
+    functional = zip(geo.get("functional_correlation", []), geo.get("functional_null_fraction_as_orthogonal", []))
+    for k, (r, fraction) in enumerate(functional):
+        out[f"geometry.functional_correlation_what{k}"] = r
+        out[f"geometry.functional_null_fraction_as_orthogonal_what{k}"] = fraction
     for entry in metrics.get("conditions", []):
         tag = f"b{entry['block']}.{entry['cue']}"
         out[f"when.{tag}.peak_error_ms"] = entry["peak_error_ms"]
