@@ -48,21 +48,25 @@ def naive_three_factor_update(weights, z, targets_row, gates_row, units, rule, e
                 bias[k] += rule.bias_learning_rate[k] * gate * error * dt
 
 
-def naive_eligibility(eligibility, rule, x, z, stats=None):
+def naive_eligibility(eligibility, rule, x, z, stats=None, gates_row=None):
     """Eligibility of every set; with ``stats`` (a dict of lists, per set, of the running mean,
     variance and step count, updated here) the presynaptic factor is centred and/or normalised
-    as the set asks, with exact (unbiased) exponentially weighted averages."""
+    as the set asks, with exact (unbiased) exponentially weighted averages. Gated statistics
+    (``statistics_unit[s] >= 0``) take the step only where ``gates_row`` opens that unit."""
     for s in range(eligibility.shape[0]):
         h = z[rule.eligibility_post[s]] if rule.eligibility_post[s] >= 0 else 1.0
         u = x
         if stats is not None and rule.mean_decay[s] < 1.0:
             a = rule.mean_decay[s]
-            stats["n"][s] += 1
-            total = sum(a ** j for j in range(stats["n"][s]))  # the weights of the steps seen, summed
-            stats["sum_x"][s] = a * stats["sum_x"][s] + x
-            mean = stats["sum_x"][s] / total
-            stats["sum_d2"][s] = a * stats["sum_d2"][s] + (x - mean) ** 2
-            variance = stats["sum_d2"][s] / total
+            unit = rule.statistics_unit[s]
+            if unit < 0 or gates_row[unit] > 0:
+                stats["n"][s] += 1
+                stats["sum_x"][s] = a * stats["sum_x"][s] + x
+                total = sum(a ** j for j in range(stats["n"][s]))  # the weights of the steps seen, summed
+                stats["sum_d2"][s] = a * stats["sum_d2"][s] + (x - stats["sum_x"][s] / total) ** 2
+            total = sum(a ** j for j in range(stats["n"][s]))
+            mean = stats["sum_x"][s] / total if total > 0 else 0.0 * x  # nothing seen yet: zero statistics
+            variance = stats["sum_d2"][s] / total if total > 0 else 0.0 * x
             u = x - mean if rule.centre[s] else x
             if rule.factor_clip[s] > 0:  # saturation of the centred factor
                 bound = rule.factor_clip[s] * np.sqrt(variance)
@@ -110,7 +114,7 @@ def naive_readouts(readouts: Readouts, spike_steps, spike_ids, n_steps, teacher)
         x = traces.ravel()
         z = weights @ x + bias
         z = np.where(readouts.rectify & (z < 0), 0.0, z)
-        naive_eligibility(eligibility, rule, x, z, stats)
+        naive_eligibility(eligibility, rule, x, z, stats, signals.gates[step])
         history.append((z.copy(), eligibility.copy()))
         naive_three_factor_update(weights, z, signals.targets[step], signals.gates[step], rule.online_units, rule,
                                   eligibility, dt, bias, history)
@@ -139,7 +143,7 @@ def naive_online_rows(learner, X, Y, gates=None):
     for x, y, g in zip(X, Y, gates):
         z = weights @ x + bias
         z = np.maximum(z, 0.0) if learner.rectify else z
-        naive_eligibility(eligibility, rule, x, z, stats)
+        naive_eligibility(eligibility, rule, x, z, stats, g)
         history.append((z.copy(), eligibility.copy()))
         naive_three_factor_update(weights, z, y, g, rule.online_units, rule, eligibility, learner.dt_ms, bias, history)
         outputs.append(z)

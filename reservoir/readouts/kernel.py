@@ -26,7 +26,7 @@ from numba import njit
 from ..rules.hlop import ProtectionState, protection_step
 from ..rules.rls import RLSState, rls_update_fused
 from ..parallel import WORK_BLOCK_NEURONS
-from ..rules.three_factor import (ThreeFactorState, advance_statistics, block_dot, eligibility_range, plan_updates,
+from ..rules.three_factor import (ThreeFactorState, advance_statistics, open_statistics, block_dot, eligibility_range, plan_updates,
                                   readout_value, three_factor_step, update_eligibility, updates_range)
 from .store import StoreBuffer
 from .teacher import TeacherSignals
@@ -100,8 +100,9 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
         if not abs(z[k]) < 1e300:  # NaN or inf (or about to overflow in the update)
             return n_out, n_stored, k
     if eligibility.shape[0] > 0:
+        open_statistics(rule.statistics_unit, gates[step], rule.statistics_open)
         update_eligibility(eligibility, eligibility_decay, eligibility_post, features, z, feature_mean, feature_power,
-                           mean_decay, statistics_weight, centre, floor, clip)
+                           mean_decay, statistics_weight, centre, floor, clip, rule.statistics_open)
         if protection.method != 0:
             protection_step(protection, features, eligibility, gates[step])
     if online_units.shape[0] > 0:
@@ -181,7 +182,8 @@ def readout_phase_serial(step, global_step, dt_ms, units, rule, teacher, outputs
         if not abs(z[k]) < 1e300:
             return n_out, n_stored, k, -1, -1
     if rule.eligibility.shape[0] > 0:
-        advance_statistics(rule.eligibility_decay, rule.mean_decay, rule.statistics_weight)
+        open_statistics(rule.statistics_unit, teacher.gates[step], rule.statistics_open)
+        advance_statistics(rule.eligibility_decay, rule.mean_decay, rule.statistics_weight, rule.statistics_open)
     slot_now = -1
     if rule.online_units.shape[0] > 0:
         slot_now = plan_updates(z, teacher.targets[step], teacher.gates[step], rule.online_units, rule, dt_ms, rule.unit_scale,
@@ -214,7 +216,7 @@ def readout_phase_features(bank, units, rule, store, start, stop, dt_ms, slot_no
         if eligibility.shape[0] > 0:
             eligibility_range(eligibility, rule.eligibility_decay, rule.eligibility_post, features, units.z,
                               rule.feature_mean, rule.feature_power, rule.mean_decay, rule.statistics_weight,
-                              rule.centre, rule.normalize_floor, rule.factor_clip, lo, hi)
+                              rule.centre, rule.normalize_floor, rule.factor_clip, rule.statistics_open, lo, hi)
         if rule.online_units.shape[0] > 0:
             updates_range(units.weights, rule, dt_ms, rule.online_units, rule.unit_scale, rule.unit_slot, slot_now, lo, hi)
         if store_row >= 0:

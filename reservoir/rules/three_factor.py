@@ -121,6 +121,9 @@ class ThreeFactorConfig(BaseModel):
                                                              "of each feature")
     normalization_floor: float = Field(1e-4, gt=0.0, description="added to the running variance (feature "
                                                                  "units squared)")
+    statistics: Literal["always", "gated"] = Field("always", description=(
+        "when the running mean and variance take the features: at every step (`always`) or only while the "
+        "unit's gate is open (`gated`: the centring then matches the activity the rule learns from)"))
     clip_std: float | None = Field(None, gt=0.0, description=(
         "with centring: the centred presynaptic factor saturates at this many running standard deviations, "
         "`|x - m| <= clip_std sqrt(v)` (none: no saturation)"))
@@ -156,11 +159,13 @@ class ThreeFactorConfig(BaseModel):
 
     def presynaptic_key(self, dt_ms: float) -> tuple:
         """What the presynaptic factor depends on: units with equal keys share eligibility sets.
-        ``(eligibility decay, statistics decay, centre, floor, clip)``, the floor 0 without
-        normalisation, the clip 0 without saturation."""
+        ``(eligibility decay, statistics decay, centre, floor, clip, gated)``, the floor 0 without
+        normalisation, the clip 0 without saturation, ``gated`` whether the statistics follow the gate."""
         floor = self.normalization_floor if self.normalization == "variance" else 0.0
         clip = 0.0 if self.clip_std is None else self.clip_std
-        return (self.eligibility_decay(dt_ms), self.mean_decay(dt_ms), self.centering == "running_mean", floor, clip)
+        gated = self.statistics == "gated" and self.mean_decay(dt_ms) != 1.0
+        return (self.eligibility_decay(dt_ms), self.mean_decay(dt_ms), self.centering == "running_mean", floor, clip,
+                gated)
 
     def bounds(self) -> tuple[float, float]:
         """``(w_min, w_max)`` with infinities for absent bounds."""
@@ -216,6 +221,10 @@ class ThreeFactorState(NamedTuple):
     """Each set's floor under the variance, or 0 for no normalisation."""
     factor_clip: np.ndarray
     """Each set's saturation of the centred factor in running standard deviations, or 0 for none."""
+    statistics_unit: np.ndarray
+    """``(S,)`` the unit whose gate opens each set's running statistics, or -1 (they take every step)."""
+    statistics_open: np.ndarray
+    """``(S,)`` scratch of :func:`open_statistics`: whether each set's statistics take this step."""
     bias: np.ndarray
     """``(K,)`` learned bias of each unit (0 for units without one; every unit's output adds it)."""
     bias_learning_rate: np.ndarray
@@ -250,7 +259,7 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
     bias_rate = np.zeros(n_units)
     lead = np.zeros(n_units, dtype=np.int64)
     eligibility_of = np.zeros(n_units, dtype=np.int64)
-    keys, posts, online, replayed = [], [], [], []
+    keys, posts, online, replayed, statistics_unit = [], [], [], [], []
     for unit, c in enumerate(unit_configs):
         if c is None:
             continue
@@ -268,6 +277,7 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
             eligibility_of[unit] = shared[0]
         else:
             eligibility_of[unit] = len(keys)
+            statistics_unit.append(unit)
             keys.append(key)
             posts.append(unit if c.post_factor == "output" else -1)
     n_sets = len(keys)
@@ -284,6 +294,8 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
         centre=np.array([k[2] for k in keys], dtype=np.bool_),
         normalize_floor=np.array([k[3] for k in keys], dtype=np.float64),
         factor_clip=np.array([k[4] for k in keys], dtype=np.float64),
+        statistics_unit=np.array([statistics_unit[s] if keys[s][5] else -1 for s in range(n_sets)], dtype=np.int64),
+        statistics_open=np.ones(n_sets, dtype=np.bool_),
         bias=np.zeros(n_units), bias_learning_rate=bias_rate, lead_steps=lead,
         output_history=np.zeros((n_units, ring)),
         eligibility_history=np.zeros((n_sets, ring if ring > 1 else 0, n_features)),
@@ -293,18 +305,26 @@ def three_factor_state(unit_configs: Sequence[ThreeFactorConfig | None], group_o
 
 
 @njit(cache=True, inline="always")
-def advance_statistics(decay, mean_decay, weight):
+def open_statistics(statistics_unit, gates_row, statistics_open):
+    """Whether each set's running statistics take this step: always, or (``statistics =
+    "gated"``) while the gate of the set's unit is open."""
+    for s in range(statistics_unit.shape[0]):
+        statistics_open[s] = statistics_unit[s] < 0 or gates_row[statistics_unit[s]] > 0.0
+
+
+@njit(cache=True, inline="always")
+def advance_statistics(decay, mean_decay, weight, statistics_open):
     """The once-per-step part of :func:`update_eligibility`: each set's total weight of the steps
     its running statistics have seen, ``weight[s] <- weight[s] mean_decay[s] + (1 - mean_decay[s])``
-    (sets without running statistics keep theirs)."""
+    (sets without running statistics, or whose statistics are closed this step, keep theirs)."""
     for s in range(decay.shape[0]):
-        if mean_decay[s] != 1.0:
+        if mean_decay[s] != 1.0 and statistics_open[s]:
             weight[s] = weight[s] * mean_decay[s] + (1.0 - mean_decay[s])
 
 
 @njit(cache=True, inline="always")
 def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
-                      clip, start, stop):
+                      clip, statistics_open, start, stop):
     """The per-feature part of :func:`update_eligibility` for features ``[start, stop)`` (after
     :func:`advance_statistics` of this step). The loops run over views of the range (a loop over
     ``range(start, stop)`` keeps Numba's negative-index wrap and does not vectorise). One loop per
@@ -325,7 +345,10 @@ def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, m
         m, v = mean[s, start:stop], power[s, start:stop]
         stay = mean_decay[s]
         take = 1.0 - stay
-        unbias = 1.0 / weight[s]
+        if not statistics_open[s]:  # gated statistics, gate closed: mean and power stay as they are
+            stay = 1.0
+            take = 0.0
+        unbias = 1.0 / weight[s] if weight[s] > 0.0 else 0.0  # gated statistics before their first open step
         subtract = centre[s]
         eps = floor[s]
         saturate = clip[s]
@@ -354,7 +377,7 @@ def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, m
 
 @njit(cache=True)
 def update_eligibility(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
-                       clip):
+                       clip, statistics_open):
     """``E[s] <- E[s] decay[s] + (1 - decay[s]) u h``, with ``h = z[post_unit[s]]`` or 1 and
     ``u`` the presynaptic factor of set ``s`` (the module docstring): first the running mean
     ``m`` and power ``v`` take the step's features (when ``mean_decay[s] < 1``; both are
@@ -364,9 +387,9 @@ def update_eligibility(eligibility, decay, post_unit, features, z, mean, power, 
 
     The same arithmetic as :func:`advance_statistics` followed by :func:`eligibility_range` over
     all features, which is how the multi-threaded kernel runs it (one range per thread)."""
-    advance_statistics(decay, mean_decay, weight)
+    advance_statistics(decay, mean_decay, weight, statistics_open)
     eligibility_range(eligibility, decay, post_unit, features, z, mean, power, mean_decay, weight, centre, floor,
-                      clip, 0, features.shape[0])
+                      clip, statistics_open, 0, features.shape[0])
 
 
 @njit(cache=True)
@@ -573,7 +596,9 @@ def online_rows(weights, z, rule, features, targets, gates, rectify, dt_ms, outp
         for k in range(weights.shape[0]):
             z[k] = readout_value(weights[k], x, bias[k], rectify[k], x.shape[0])
             outputs[t, k] = z[k]
-        update_eligibility(eligibility, decay, post, x, z, mean, power, mean_decay, weight, centre, floor, clip)
+        open_statistics(rule.statistics_unit, gates[t], rule.statistics_open)
+        update_eligibility(eligibility, decay, post, x, z, mean, power, mean_decay, weight, centre, floor, clip,
+                           rule.statistics_open)
         stored_eligibility[t] = eligibility[0]
         three_factor_step(weights, z, targets[t], gates[t], units, rule, dt_ms)
 
@@ -590,7 +615,7 @@ class ThreeFactorReadout:
     ----------
     learning_rate, tau_eligibility_ms, post_factor, gate, surprise_threshold, weight_min,
     weight_max, weight_decay_per_ms, centering, normalization, tau_mean_ms, normalization_floor,
-    bias_learning_rate
+    bias_learning_rate, prediction_lead_ms, clip_std, statistics
         As in :class:`ThreeFactorConfig`.
     dt_ms : float
         Time step between rows.
@@ -626,13 +651,14 @@ class ThreeFactorReadout:
                  weight_min: float | None = None, weight_max: float | None = None,
                  weight_decay_per_ms: float = 0.0, centering: str = "none", normalization: str = "none",
                  tau_mean_ms: float = 20000.0, normalization_floor: float = 1e-4, bias_learning_rate: float = 0.0,
-                 prediction_lead_ms: float = 0.0, rectify: bool = False):
+                 prediction_lead_ms: float = 0.0, rectify: bool = False, clip_std: float | None = None,
+                 statistics: str = "always"):
         self.config = ThreeFactorConfig(
             learning_rate=learning_rate, tau_eligibility_ms=tau_eligibility_ms, post_factor=post_factor, gate=gate,
             surprise_threshold=surprise_threshold, weight_min=weight_min, weight_max=weight_max,
             weight_decay_per_ms=weight_decay_per_ms, centering=centering, normalization=normalization,
             tau_mean_ms=tau_mean_ms, normalization_floor=normalization_floor, bias_learning_rate=bias_learning_rate,
-            prediction_lead_ms=prediction_lead_ms)
+            prediction_lead_ms=prediction_lead_ms, clip_std=clip_std, statistics=statistics)
         if not dt_ms > 0:
             raise ValueError(f"dt_ms must be > 0, got {dt_ms!r}")
         self.dt_ms = float(dt_ms)
