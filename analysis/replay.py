@@ -100,7 +100,7 @@ def replay_when_rule(design: WhatWhenDesign, run, candidates: dict[str, dict], b
     outputs = {name: np.zeros((total, t.size)) for name in candidates}
     carried = {name: np.zeros((total, t.size)) for name in candidates}
     gates = np.zeros((period_steps, 1))
-    gates[:trial_steps] = 1.0
+    gates[int(round(c.gate_delay_ms / dt)):trial_steps] = 1.0
     steps = np.arange(period_steps)
     with SpikeIndex(run) as spikes:
         for trial in range(total):

@@ -55,6 +55,7 @@ class WhatWhenDesign:
     when_column: int
     what_columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     seed: int = 0
+    gate_delay_ms: float = 0.0
 
     @classmethod
     def from_run(cls, run) -> "WhatWhenDesign":
@@ -82,7 +83,8 @@ class WhatWhenDesign:
                    block_changes=changed, settings=settings, trial_ms=task["trial_ms"], iti_ms=task["iti_ms"],
                    cue_ms=task["cue_ms"], outcome_ms=task["outcome_ms"], test_trials=task["test_trials"],
                    reset_between_trials=task["reset_between_trials"], group=task["group"], when_column=int(start),
-                   what_columns=what, seed=int(run.config.get("seed", 0)))
+                   what_columns=what, seed=int(run.config.get("seed", 0)),
+                   gate_delay_ms=float(task.get("gate_delay_ms", 0.0)))
 
 
 def prediction_window(latency_ms: float) -> tuple[float, float]:

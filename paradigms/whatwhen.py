@@ -153,6 +153,9 @@ class WhatWhenTaskConfig(_Strict):
     outcome_ms: float = Field(50.0, gt=0.0, description="outcome pulse duration (and the 'when' target's)")
     outcome_amplitude: float = Field(10.0, description="outcome pulse current (0: a teacher signal only)")
     outcome_fraction: float = Field(0.1, gt=0.0, le=1.0, description="fraction of excitatory neurons per identity")
+    gate_delay_ms: float = Field(0.0, ge=0.0, description=(
+        "the readouts' gates (and the RLS learn signal) open this long after the cue and stay open to the end of "
+        "the attended window: learning skips the cue's own burst (0: from the cue on)"))
     reset_between_trials: bool = Field(False, description="restart the reservoir from its initial state at each "
                                                           "trial (a simplification)")
     rls_reset_at_switch: bool = Field(False, description="FORCE baseline: `P <- I/alpha` at each block start")
@@ -168,6 +171,8 @@ class WhatWhenTaskConfig(_Strict):
         names = [c.name for c in self.cues]
         if len(set(names)) != len(names):
             raise ValueError(f"cues: names must be unique, got {names}")
+        if self.gate_delay_ms >= self.trial_ms:
+            raise ValueError(f"gate_delay_ms: {self.gate_delay_ms} must be shorter than trial_ms ({self.trial_ms})")
         known = set(self.identities)
         for cue in self.cues:
             if set(cue.probabilities) - known:
@@ -359,9 +364,10 @@ class WhatWhenTask(Task):
             targets.append(Intervals(onset[occurs], latency_steps[occurs], self.what_columns[identity[occurs]],
                                      ones[occurs]))
             store.append(Intervals(onset, latency_steps, np.zeros(n), ones))
-        window = np.full(n, trial_steps)
-        gates = [Intervals(onset, window, np.full(n, column), ones) for column in range(n_units)]
-        learn = Intervals(onset, window, np.zeros(n), ones)  # the 'when' gate is open
+        delay = self.steps(c.gate_delay_ms) if c.gate_delay_ms > 0 else 0
+        window = np.full(n, trial_steps - delay)
+        gates = [Intervals(onset + delay, window, np.full(n, column), ones) for column in range(n_units)]
+        learn = Intervals(onset + delay, window, np.zeros(n), ones)  # the 'when' gate is open
         return ScheduledTeacher(n_units, targets=Intervals.concatenate(targets), gates=Intervals.concatenate(gates),
                                 learn=learn, store=Intervals.concatenate(store), n_steps=self.n_steps)
 

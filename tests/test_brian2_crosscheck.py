@@ -34,16 +34,17 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*parseAll.*:DeprecationWarning"
 
 
 def recurrent_2003_network(synapse: str, scheme: str = "euler", storage: str = "sparse", n_neurons: int = 200,
-                           slow_synapses: dict | None = None):
+                           slow_synapses: dict | None = None, adaptation: dict | None = None):
     """N=200, 2003 model, bernoulli p=0.1 with izhikevich2003 weights, dt 0.5 ms, no noise
-    (``slow_synapses``: the ``network.slow_synapses`` table)."""
+    (``slow_synapses``, ``adaptation``: the ``network.slow_synapses`` and ``network.adaptation`` tables)."""
     cfg = resolve_config(None, {
         "network": {"neuron_model": "izhikevich2003", "n_neurons": n_neurons,
                     "connectivity": {"rule": "bernoulli", "probability": 0.1, "storage": storage,
                                      "weight_scheme": "izhikevich2003"},
                     "synapse": {"kind": synapse, "tau_ms": 5.0, "tau_rise_ms": 1.0, "tau_decay_ms": 5.0},
                     "noise": {"excitatory_std": 0.0, "inhibitory_std": 0.0},
-                    **({"slow_synapses": slow_synapses} if slow_synapses else {})},
+                    **({"slow_synapses": slow_synapses} if slow_synapses else {}),
+                    **({"adaptation": adaptation} if adaptation else {})},
         "integration": {"dt_ms": 0.5, "scheme": scheme},
     })
     return build_network(cfg.network, cfg.integration, seed=3)
@@ -93,6 +94,16 @@ def assert_identical(network, external_input, n_steps: int, target: str = "numpy
     assert np.unique(engine_ids).size > network.n_neurons // 2
     assert np.unique(engine_steps).size > 100
     return int(engine_steps.size)
+
+
+def test_slow_recovery_network_spike_trains_identical():
+    """``network.adaptation`` (slow, spread recovery on the excitatory neurons, the reservoir-clock
+    regime's mechanism) is per-neuron ``a``, ``d``: Brian2 gives the same spikes."""
+    network = recurrent_2003_network("delta", adaptation={"fraction": 1.0, "a_min": 0.001, "a_max": 0.02, "d": 6.0})
+    excitatory = network.neurons.is_excitatory
+    assert network.neurons.a[excitatory].min() < 0.002 and np.unique(network.neurons.a[excitatory]).size > 100
+    n_steps = 2000
+    assert assert_identical(network, step_and_ramp_input(network, n_steps, amplitude=6.0), n_steps) > 1000
 
 
 @pytest.mark.parametrize(("synapse", "scheme", "storage", "duration_ms"), [

@@ -1,0 +1,101 @@
+"""The regime table: what carries time in each what/when run, as one Markdown row per run.
+
+For each run folder it reads the resolved configuration (which mechanisms are on, the noise),
+``metrics.json`` (firing rates, wall time) and ``decodability.json`` (the ideal readout,
+written by ``python -m analysis.decodability``), and prints a table with, per run: the
+mechanism, the background noise, the ideal readout's omission slope / intercept / r against
+P(outcome), its peak and half-rise against the latency per cue, the mean firing rate and the
+cost per simulated second (the run's wall time over its simulated time, learning and analysis
+included). Runs without ``decodability.json`` are listed with the ceiling missing.
+
+``python -m analysis.regime_table runs/sweeps/reservoir_clock_regimes/*/seed1``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+
+def mechanism_label(config: dict) -> str:
+    """A short name of what may carry time in this run: time basis, adaptation, slow synapses,
+    and the readout trace bank's time constants."""
+    network, task = config.get("network", {}), config.get("task", {})
+    parts = []
+    basis = task.get("time_basis")
+    if basis and basis.get("amplitude", 0) > 0:
+        parts.append("time basis")
+    adaptation = network.get("adaptation", {})
+    if adaptation.get("fraction", 0) > 0:
+        parts.append(f"adaptation {adaptation['fraction']:g} (a {adaptation.get('a_min', 0.002):g}-"
+                     f"{adaptation.get('a_max', 0.02):g})")
+    slow = network.get("slow_synapses", {})
+    if slow.get("fraction", 0) > 0:
+        parts.append(f"slow synapses {slow['fraction']:g} ({slow.get('tau_ms', 100.0):g} ms)")
+    if task.get("cue_hold_amplitude", 0):
+        parts.append(f"cue held at {task['cue_hold_amplitude']:g}")
+    if not parts:
+        parts.append("pulse only")
+    taus = []
+    for trace in config.get("readouts", {}).get("traces", []):
+        taus.append(f"{trace.get('tau_ms', trace.get('tau_decay_ms'))}".rstrip("0").rstrip("."))
+    return ", ".join(parts) + f"; traces {'/'.join(taus)} ms"
+
+
+def regime_row(folder: Path) -> dict:
+    """The measures of one run folder (missing ones are None)."""
+    config = tomllib.loads((folder / "config.resolved.toml").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").exists() else {}
+    ceiling_path = folder / "decodability.json"
+    ceiling = json.loads(ceiling_path.read_text()) if ceiling_path.exists() else None
+    noise = config.get("network", {}).get("noise", {})
+    duration_s = float(config.get("duration_ms", 0.0)) / 1000.0
+    wall = metrics.get("wall_time_s")
+    row = {"run": str(folder), "mechanism": mechanism_label(config),
+           "noise": (noise.get("excitatory_std", 0.0), noise.get("inhibitory_std", 0.0)),
+           "rate_hz": metrics.get("mean_rate_hz"),
+           "cost_s_per_s": wall / duration_s if wall and duration_s else None,
+           "slope": None, "intercept": None, "r": None, "timing": None}
+    if ceiling:
+        fit = ceiling.get("omission_scaling") or {}
+        row.update(slope=fit.get("slope"), intercept=fit.get("intercept"), r=fit.get("r"))
+        row["timing"] = [(e["cue"], e["peak_error_ms"], -e["lead_ms"]) for e in ceiling.get("cues", [])]
+    return row
+
+
+def _number(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def regime_markdown(rows: list[dict]) -> str:
+    """The rows as a Markdown table, in the order given."""
+    lines = ["| mechanism | noise E / I | ceiling slope / intercept / r | peak, half-rise vs L (ms) per cue "
+             "| rate (Hz) | cost (s per simulated s) |",
+             "|---|---|---|---|---:|---:|"]
+    for row in rows:
+        timing = ("n/a" if row["timing"] is None else
+                  "; ".join(f"{cue} {peak + 0.0:+.0f}, {rise + 0.0:+.0f}" for cue, peak, rise in row["timing"]))
+        lines.append(f"| {row['mechanism']} | {row['noise'][0]:g} / {row['noise'][1]:g} | "
+                     f"{_number(row['slope'], '.2f')} / {_number(row['intercept'], '+.2f')} / {_number(row['r'], '.3f')} | "
+                     f"{timing} | {_number(row['rate_hz'], '.1f')} | {_number(row['cost_s_per_s'], '.3f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.regime_table", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="what/when run folders")
+    args = parser.parse_args(argv)
+    missing = [str(f) for f in args.runs if not (f / "config.resolved.toml").exists()]
+    if missing:
+        parser.error(f"not run folders (no config.resolved.toml): {', '.join(missing)}")
+    rows = [regime_row(folder) for folder in args.runs]
+    rows.sort(key=lambda r: (r["mechanism"], r["noise"]))
+    sys.stdout.write(regime_markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
