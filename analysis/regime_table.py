@@ -57,11 +57,15 @@ def regime_row(folder: Path) -> dict:
            "noise": (noise.get("excitatory_std", 0.0), noise.get("inhibitory_std", 0.0)),
            "rate_hz": metrics.get("mean_rate_hz"),
            "cost_s_per_s": wall / duration_s if wall and duration_s else None,
-           "slope": None, "intercept": None, "r": None, "timing": None}
+           "slope": None, "intercept": None, "r": None, "timing": None, "note": ""}
     if ceiling:
         fit = ceiling.get("omission_scaling") or {}
         row.update(slope=fit.get("slope"), intercept=fit.get("intercept"), r=fit.get("r"))
         row["timing"] = [(e["cue"], e["peak_error_ms"], -e["lead_ms"]) for e in ceiling.get("cues", [])]
+        status = ceiling.get("run", {})
+        if status.get("status", "complete") != "complete":  # the ceiling of the trials recorded whole
+            row["note"] = (f"run {status['status']} at {status.get('completed_ms', 0) / 1000:.0f} s; ceiling from "
+                           f"{ceiling.get('n_train', 0) + ceiling.get('n_test', 0)} trials")
     return row
 
 
@@ -72,14 +76,14 @@ def _number(value, spec: str) -> str:
 def regime_markdown(rows: list[dict]) -> str:
     """The rows as a Markdown table, in the order given."""
     lines = ["| mechanism | noise E / I | ceiling slope / intercept / r | peak, half-rise vs L (ms) per cue "
-             "| rate (Hz) | cost (s per simulated s) |",
-             "|---|---|---|---|---:|---:|"]
+             "| rate (Hz) | cost (s per simulated s) | note |",
+             "|---|---|---|---|---:|---:|---|"]
     for row in rows:
         timing = ("n/a" if row["timing"] is None else
                   "; ".join(f"{cue} {peak + 0.0:+.0f}, {rise + 0.0:+.0f}" for cue, peak, rise in row["timing"]))
         lines.append(f"| {row['mechanism']} | {row['noise'][0]:g} / {row['noise'][1]:g} | "
                      f"{_number(row['slope'], '.2f')} / {_number(row['intercept'], '+.2f')} / {_number(row['r'], '.3f')} | "
-                     f"{timing} | {_number(row['rate_hz'], '.1f')} | {_number(row['cost_s_per_s'], '.3f')} |")
+                     f"{timing} | {_number(row['rate_hz'], '.1f')} | {_number(row['cost_s_per_s'], '.3f')} | {row['note']} |")
     return "\n".join(lines) + "\n"
 
 

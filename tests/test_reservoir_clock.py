@@ -133,5 +133,9 @@ def test_regime_table_reads_run_folders(tmp_path):
     assert "adaptation 1 (a 0.001-0.02); traces 20/300 ms" in table
     assert "0.90 / -0.05 / 0.990" in table and "C1 +20, +0" in table and "12.5" in table
     assert regime_main([str(folder)]) == 0
+    stopped = json.loads((folder / "decodability.json").read_text())
+    stopped.update(run={"status": "failed", "completed_ms": 388906.0}, n_train=227, n_test=97)
+    (folder / "decodability.json").write_text(json.dumps(stopped))
+    assert "run failed at 389 s; ceiling from 324 trials" in regime_markdown([regime_row(folder)])
     with pytest.raises(SystemExit):
         regime_main([str(tmp_path / "missing")])
