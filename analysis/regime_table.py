@@ -8,7 +8,8 @@ P(outcome), its peak and half-rise against the latency per cue, the mean firing 
 cost per simulated second (the run's wall time over its simulated time, learning and analysis
 included). Runs without ``decodability.json`` are listed with the ceiling missing.
 
-``python -m analysis.regime_table runs/sweeps/reservoir_clock_regimes/*/seed1``
+``python -m analysis.regime_table runs/sweeps/reservoir_clock_regimes/*/seed1 --figure regimes.png``
+(the figure: the ceiling's omission slope against the noise, one line per mechanism).
 """
 from __future__ import annotations
 
@@ -87,10 +88,31 @@ def regime_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def regime_figure(rows: list[dict], path: Path) -> Path:
+    """The ideal readout's omission slope against the background noise, one line per mechanism
+    (the dashed line is claim 2's slope target)."""
+    from .claims import WHATWHEN
+    from .plots import plt, save, use_file_backend
+    use_file_backend()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for mechanism in sorted({r["mechanism"] for r in rows}):
+        mine = sorted((r for r in rows if r["mechanism"] == mechanism and r["slope"] is not None),
+                      key=lambda r: r["noise"][0])
+        if mine:
+            ax.plot([r["noise"][0] for r in mine], [r["slope"] for r in mine], "o-", label=mechanism)
+    ax.axhline(WHATWHEN.omission_slope_min, color="k", ls="--", lw=0.8, label=f"claim 2 target (slope {WHATWHEN.omission_slope_min:g})")
+    ax.set_xlabel("background noise, excitatory std (inhibitory = half)")
+    ax.set_ylabel("ideal readout: omission output vs P(outcome), slope")
+    ax.set_title("What keeps time after a cue pulse: the ceiling against noise")
+    ax.legend(fontsize=7)
+    return save(fig, path)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.regime_table", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="what/when run folders")
+    parser.add_argument("--figure", type=Path, default=None, help="also write the ceiling-against-noise figure here")
     args = parser.parse_args(argv)
     missing = [str(f) for f in args.runs if not (f / "config.resolved.toml").exists()]
     if missing:
@@ -98,6 +120,8 @@ def main(argv=None) -> int:
     rows = [regime_row(folder) for folder in args.runs]
     rows.sort(key=lambda r: (r["mechanism"], r["noise"]))
     sys.stdout.write(regime_markdown(rows))
+    if args.figure is not None:
+        print(f"figure: {regime_figure(rows, args.figure)}")
     return 0
 
 

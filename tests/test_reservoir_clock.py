@@ -132,7 +132,8 @@ def test_regime_table_reads_run_folders(tmp_path):
     table = regime_markdown([row])
     assert "adaptation 1 (a 0.001-0.02); traces 20/300 ms" in table
     assert "0.90 / -0.05 / 0.990" in table and "C1 +20, +0" in table and "12.5" in table
-    assert regime_main([str(folder)]) == 0
+    assert regime_main([str(folder), "--figure", str(tmp_path / "regimes.png")]) == 0
+    assert (tmp_path / "regimes.png").stat().st_size > 1000
     stopped = json.loads((folder / "decodability.json").read_text())
     stopped.update(run={"status": "failed", "completed_ms": 388906.0}, n_train=227, n_test=97)
     (folder / "decodability.json").write_text(json.dumps(stopped))
