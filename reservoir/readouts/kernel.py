@@ -26,8 +26,8 @@ from numba import njit
 from ..rules.hlop import ProtectionState, protection_step
 from ..rules.rls import RLSState, rls_update_fused
 from ..parallel import WORK_BLOCK_NEURONS
-from ..rules.three_factor import (ThreeFactorState, advance_statistics, open_statistics, block_dot, eligibility_range, plan_updates,
-                                  readout_value, three_factor_step, update_eligibility, updates_range)
+from ..rules.three_factor import (ThreeFactorState, advance_statistics, block_dot, eligibility_range, open_statistics,
+                                  plan_updates, readout_value, three_factor_step, update_eligibility, updates_range)
 from .store import StoreBuffer
 from .teacher import TeacherSignals
 from .traces import TraceBankState, trace_bank_range, trace_bank_step
