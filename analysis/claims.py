@@ -22,6 +22,10 @@ reproduction's (``tests/test_whatwhen_reproduction.py``), with the same targets.
 ...                              "rms_error_last_second_of_training": 0.01})
 >>> [(item["name"], item["holds"]) for item in verdict["items"]]
 [('frequency', True), ('amplitude', True), ('tracking', True)]
+
+Length: every paradigm's targets and judges in one place, so the docs page, the CLI verdict
+and the slow tests read one source; the judges per paradigm could move to one module each if
+it grows further.
 """
 from __future__ import annotations
 

@@ -38,6 +38,9 @@ for Continual Learning of Spiking Neural Networks", ICLR 2024 (arXiv:2402.11984)
 
 Importing this module selects no Matplotlib backend; the figure functions return figures and
 the caller saves them (for instance with :func:`analysis.plots.save`).
+
+Length: the measures (accuracy matrix, BWT, subspace diagnostics) and their four figures; the
+figures (about 180 lines) could move to their own module (issue 23).
 """
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ the claims of every run in one table, the accuracy matrices, the figures of the 
 row, one metrics column per run with the rows that differ highlighted, and the differences
 between the resolved configurations (``difflib``). The reading layer only: this module reads
 the folder's files and never builds a network or a task (docs/reports.md).
+
+Length: page assembly, the metric tables, the inline SVG sparklines and the inline CSS of a
+self-contained page; the CSS and the SVG helpers could move out (issue 23).
 """
 from __future__ import annotations
 

@@ -69,6 +69,11 @@ References
    FORCE training. *Nat. Commun.* 8, 2208. doi:10.1038/s41467-017-01827-3
 .. [3] Haykin, S. (2002). *Adaptive Filter Theory*, 4th ed. Prentice Hall (the chapter on the
    exponentially weighted RLS algorithm: the forgetting factor).
+
+Length: the configuration, the compiled update in its two forms (per event, and fused with the
+next matrix-vector product over the packed upper triangle), the helpers that read ``P`` back
+(flush, reset, symmetric copy) and the stand-alone :class:`RLSReadout` share one state layout;
+the stand-alone learner (about 200 lines) could move to its own module (issue 23).
 """
 from __future__ import annotations
 

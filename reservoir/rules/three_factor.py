@@ -69,6 +69,11 @@ Gerstner, W., Lehmann, M., Liakoni, V., Corneil, D., & Brea, J. (2018). Eligibil
 plasticity on behavioral time scales. Front. Neural Circuits, 12, 53. doi:10.3389/fncir.2018.00053
 Yamada & Chao (2025), arXiv:2510.14382 (the what/when model this rule serves; its methods are
 not public, so the rule's form here is the project's choice, see docs/design-choices.md).
+
+Length: the configuration, the state layout, the compiled per-feature and per-step kernels and
+the stand-alone :class:`ThreeFactorReadout` share the state's layout, which is why they sit
+together; the stand-alone learner (about 200 lines) and the configuration could move to their
+own modules (issue 23).
 """
 from __future__ import annotations
 
