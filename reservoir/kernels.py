@@ -247,6 +247,20 @@ def _dv_dt(model, v, u, current, q2, q1, q0, cap, k, v_rest, v_thresh):
     return (k * (v - v_rest) * (v - v_thresh) - u + current) / cap
 
 
+@njit(cache=True, inline="always")
+def _propagate_sparse(fired_all, n_fired, own_start, own_stop, indices, weights, target):
+    """Add the weights of the spikers ``fired_all[:n_fired]`` onto ``target``, each presynaptic
+    row from ``own_start[pre]`` to ``own_stop[pre]`` (its synapses onto this thread's neurons).
+    Unsigned indices: no negative-index wrap (1.7 against 2.6 ns per synapse), and no views of
+    the rows (each view counts a reference on the shared array: atomic operations that the
+    threads' cores pass back and forth)."""
+    for f in range(n_fired):
+        pre = fired_all[f]
+        for s in range(own_start[pre], own_stop[pre]):
+            synapse = np.uint64(s)
+            target[np.uint32(indices[synapse])] += weights[synapse]
+
+
 @njit(cache=True)
 def _du_dt(v, u, a, b, u_reference, u_leak):
     """Right-hand side of the recovery equation, ``a (b (v - u_reference) - u_leak u)``.
@@ -446,22 +460,10 @@ def simulate_chunk(thread, shared, n_steps, first_step, integration, neurons, st
                 for i in range(n_mine):
                     syn_o[i] += row[i]
         else:
-            own_start, own_stop = row_split[thread], row_split[thread + 1]
-            for f in range(n_fired):
-                pre = fired_all[f]
-                # unsigned indices: no negative-index wrap (1.7 against 2.6 ns per synapse), and no
-                # views of the rows (each view counts a reference on the shared array: atomic
-                # operations that the threads' cores pass back and forth)
-                for s in range(own_start[pre], own_stop[pre]):
-                    synapse = np.uint64(s)
-                    syn_in[np.uint32(indices[synapse])] += weights[synapse]
+            _propagate_sparse(fired_all, n_fired, row_split[thread], row_split[thread + 1], indices, weights, syn_in)
         if has_slow:  # the slow synapses: always sparse, cut at the thread boundaries as above
-            slow_start, slow_stop = slow_row_split[thread], slow_row_split[thread + 1]
-            for f in range(n_fired):
-                pre = fired_all[f]
-                for s in range(slow_start[pre], slow_stop[pre]):
-                    synapse = np.uint64(s)
-                    slow_in[np.uint32(slow_indices[synapse])] += slow_weights[synapse]
+            _propagate_sparse(fired_all, n_fired, slow_row_split[thread], slow_row_split[thread + 1], slow_indices,
+                              slow_weights, slow_in)
         # 4. synaptic filter: current = I_syn (syn_in is cleared as it is read)
         if filter_kind == 0:
             for i in range(n_mine):
