@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analysis.regime_table import main as regime_main
-from analysis.regime_table import mechanism_label, regime_markdown
+from analysis.regime_table import mechanism_label, regime_markdown, regime_row
 from reservoir.config import ConfigError, resolve_config
 from reservoir.experiment import load_experiment, prepare
 from reservoir.network import build_network
@@ -126,7 +126,6 @@ def test_regime_table_reads_run_folders(tmp_path):
         "omission_scaling": {"slope": 0.9, "intercept": -0.05, "r": 0.99},
         "cues": [{"cue": "C1", "peak_error_ms": 20.0, "lead_ms": 0.0}]}))
     assert mechanism_label({"network": {}, "readouts": {"traces": [{"tau_ms": 20.0}]}}) == "pulse only; traces 20 ms"
-    from analysis.regime_table import regime_row
     row = regime_row(folder)
     assert row["cost_s_per_s"] == pytest.approx(0.5)
     table = regime_markdown([row])

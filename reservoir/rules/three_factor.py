@@ -357,24 +357,15 @@ def eligibility_range(eligibility, decay, post_unit, features, z, mean, power, m
         subtract = centre[s]
         eps = floor[s]
         saturate = clip[s]
-        if saturate > 0.0:  # centred factor saturating at `saturate` running standard deviations
-            for f in range(n_range):
-                x = x_all[f]
-                m[f] = m[f] * stay + take * x
-                d = x - m[f] * unbias
-                v[f] = v[f] * stay + take * d * d
-                bound = saturate * np.sqrt(v[f] * unbias)
-                u = min(max(d, -bound), bound)
-                if eps > 0.0:
-                    u = u / (eps + v[f] * unbias)
-                row[f] = row[f] * keep + gain * u
-            continue
         for f in range(n_range):
             x = x_all[f]
             m[f] = m[f] * stay + take * x
             d = x - m[f] * unbias
             v[f] = v[f] * stay + take * d * d
             u = d if subtract else x
+            if saturate > 0.0:  # the centred factor saturates at `saturate` running standard deviations
+                bound = saturate * np.sqrt(v[f] * unbias)
+                u = min(max(d, -bound), bound)
             if eps > 0.0:
                 u = u / (eps + v[f] * unbias)
             row[f] = row[f] * keep + gain * u
