@@ -139,3 +139,32 @@ def test_regime_table_reads_run_folders(tmp_path):
     assert "run failed at 389 s; ceiling from 324 trials" in regime_markdown([regime_row(folder)])
     with pytest.raises(SystemExit):
         regime_main([str(tmp_path / "missing")])
+
+
+def test_omission_blocks_match_a_direct_computation(small_whatwhen_run, capsys):
+    """Claim 2's measure per block (``analysis.omission_blocks``) against the outputs read
+    trial by trial here; the CLI prints one line per block."""
+    from analysis.io import load_run
+    from analysis.omission_blocks import main as blocks_main
+    from analysis.omission_blocks import omission_blocks
+    from analysis.whatwhen import WhatWhenDesign
+    run = load_run(small_whatwhen_run)
+    design = WhatWhenDesign.from_run(run)
+    table = run.tables["trials"]
+    block = 5
+    result = omission_blocks([small_whatwhen_run], block)
+    assert result
+    for entry in result:
+        b = entry["first_trial"] // block
+        for p, mean, n in zip(entry["p_outcome"], entry["omission_output"], entry["n_omissions"]):
+            cue = next(ci for ci in range(len(design.cues)) if sum(design.settings[0][ci][1].values()) == p)
+            rows = [r for r in range(b * block, b * block + block) if r < len(table["trial"])
+                    and table["cue"][r] == cue and table["identity"][r] < 0 and table["block"][r] == 0]
+            values = []
+            for r in rows:
+                due = table["onset_step"][r] * run.dt_ms + table["latency_ms"][r]
+                inside = (run.output_time_ms >= due) & (run.output_time_ms < due + design.outcome_ms)
+                values.append(run.outputs[inside, design.when_column].mean())
+            assert n == len(rows) and mean == pytest.approx(np.mean(values), rel=1e-12)
+    assert blocks_main([str(small_whatwhen_run), "--block", str(block)]) == 0
+    assert capsys.readouterr().out.count("trials ") == len(result)
