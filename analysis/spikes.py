@@ -67,6 +67,21 @@ class SpikeTally:
     bin_ms: float | None = None
     bin_edges_ms: np.ndarray | None = None
     per_bin: np.ndarray | None = None
+    window_ms: float | None = None
+    max_per_window: np.ndarray | None = None
+    """``(N,)`` int64: each neuron's largest spike count in one of the consecutive windows of
+    ``window_ms`` from time 0 (when asked for)."""
+
+    def neurons_at_step_limit(self, dt_ms: float, fraction: float = 0.9) -> np.ndarray:
+        """Neurons that fired on at least ``fraction`` of every other step for one whole window:
+        the fastest a spike-and-reset neuron can fire with step ``dt_ms``, held for
+        ``window_ms``. No Izhikevich neuron does this for a second; a forward-Euler step of
+        about 1 ms can (a spurious period-2 cycle with ``v`` far past the peak and ``u`` fed
+        by it, ``docs/model-and-numerics.md``), so this is a check of the numerics."""
+        if self.max_per_window is None:
+            raise ValueError("this tally counted no windows: tally_spikes(run, window_ms=...) counts them")
+        limit = fraction * self.window_ms / (2.0 * dt_ms)
+        return np.flatnonzero(self.max_per_window >= limit)
 
     def firing_rates_hz(self) -> np.ndarray:
         """Mean firing rate of each neuron (Hz): :func:`firing_rates_hz` of the run's spikes."""
@@ -80,9 +95,12 @@ class SpikeTally:
         return 0.5 * (edges[:-1] + edges[1:]), self.per_bin / (self.n_neurons * self.bin_ms / 1000.0)
 
 
-def tally_spikes(run, bin_ms: float | None = None, block_rows: int = SPIKE_BLOCK_ROWS) -> SpikeTally:
+def tally_spikes(run, bin_ms: float | None = None, block_rows: int = SPIKE_BLOCK_ROWS,
+                 window_ms: float | None = None) -> SpikeTally:
     """Count ``run``'s spikes per neuron and, with ``bin_ms``, per population time bin of
-    ``bin_ms`` (the bins of :func:`population_rate_hz` over the run's duration), in one pass over
+    ``bin_ms`` (the bins of :func:`population_rate_hz` over the run's duration), and with
+    ``window_ms`` each neuron's largest count in a window of ``window_ms`` (windows
+    ``[k w, (k + 1) w)``), in one pass over
     :meth:`~analysis.io.Run.spike_blocks` of ``block_rows`` rows: memory is one block plus the
     counts, whether the spikes are in memory or in the file (:class:`~analysis.io.LazyRun`)."""
     if run.duration_ms <= 0:
@@ -91,8 +109,11 @@ def tally_spikes(run, bin_ms: float | None = None, block_rows: int = SPIKE_BLOCK
     edges = rate_bin_edges_ms(run.duration_ms, bin_ms) if bin_ms is not None else None
     per_bin = np.zeros(edges.size - 1, dtype=np.int64) if edges is not None else None
     n_spikes = 0
+    windows = _WindowMaxima(run.n_neurons, window_ms) if window_ms is not None else None
     for times, ids in run.spike_blocks(block_rows):
         n_spikes += ids.size
+        if windows is not None:
+            windows.add(times, ids)
         counts = np.bincount(np.asarray(ids, dtype=np.int64), minlength=run.n_neurons)
         if counts.size > per_neuron.size:  # ids past n_neurons: counted, as firing_rates_hz counts them
             per_neuron = np.concatenate([per_neuron, np.zeros(counts.size - per_neuron.size, dtype=np.int64)])
@@ -100,7 +121,41 @@ def tally_spikes(run, bin_ms: float | None = None, block_rows: int = SPIKE_BLOCK
         if per_bin is not None:
             per_bin += counts_in_bins(times, edges)
     return SpikeTally(n_neurons=run.n_neurons, duration_ms=run.duration_ms, n_spikes=n_spikes, per_neuron=per_neuron,
-                      bin_ms=bin_ms, bin_edges_ms=edges, per_bin=per_bin)
+                      bin_ms=bin_ms, bin_edges_ms=edges, per_bin=per_bin, window_ms=window_ms,
+                      max_per_window=windows.maxima() if windows is not None else None)
+
+
+class _WindowMaxima:
+    """Per-neuron spike counts in consecutive windows, fed time-ordered blocks; keeps only the
+    open window's counts and the running maxima (memory ``2 N``)."""
+
+    def __init__(self, n_neurons: int, window_ms: float):
+        if window_ms <= 0:
+            raise ValueError(f"window_ms must be > 0, got {window_ms}")
+        self.window_ms = window_ms
+        self.best = np.zeros(n_neurons, dtype=np.int64)
+        self.open = np.zeros(n_neurons, dtype=np.int64)
+        self.open_index = -1
+
+    def add(self, times: np.ndarray, ids: np.ndarray) -> None:
+        if times.size == 0:
+            return
+        index = np.floor(np.asarray(times, dtype=np.float64) / self.window_ms).astype(np.int64)
+        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], index.size]):
+            if index[a] != self.open_index:
+                self._close()
+                self.open_index = int(index[a])
+            ids_here = np.asarray(ids[a:b], dtype=np.int64)
+            self.open += np.bincount(ids_here[ids_here < self.open.size], minlength=self.open.size)
+
+    def _close(self) -> None:
+        np.maximum(self.best, self.open, out=self.best)
+        self.open[...] = 0
+
+    def maxima(self) -> np.ndarray:
+        self._close()
+        return self.best
 
 
 def population_rate_hz(spike_times_ms: np.ndarray, n_neurons: int, duration_ms: float, bin_ms: float = 1.0):

@@ -297,6 +297,9 @@ class PermutedDigitsTask(Task):
             metrics["lateral_energy_captured_after_task"] = diagnostics["energy_captured"].tolist()
             metrics["lateral_energy_captured_by_exact_after_task"] = diagnostics["energy_captured_by_exact"].tolist()
             metrics["lateral_orthonormality_before_merge"] = self.orthonormality_before_merge.tolist()
+            for name in ("energy_outside_lateral", "energy_outside_exact", "variance_outside_lateral",
+                         "variance_outside_exact"):
+                metrics[f"test_{name}_per_task"] = diagnostics[name].tolist()
         with h5py.File(Path(out_dir) / CONTINUAL_FILE, "w") as f:
             f.attrs["format_name"] = "reservoir-continual"
             f.attrs["format_version"] = 1
@@ -331,23 +334,37 @@ class PermutedDigitsTask(Task):
         predicted = np.concatenate(features) @ self.snapshot_weights[-1].T + self.snapshot_bias[-1]
         return float(np.max(np.abs(recorded - predicted)))
 
+    def training_features(self, run) -> list[np.ndarray]:
+        """Each task's training features (window means of all its training presentations, ``(n, F)``)."""
+        c = self.config
+        train = np.flatnonzero(~self.is_test)
+        starts = (self.onset_steps[train] + self.readout_offset_steps) * self.dt_ms
+        means = window_means(run, starts, c.readout_ms)
+        tasks = self.task_of[train]
+        return [means[tasks == t] for t in range(c.n_tasks)]
+
     def _lateral_diagnostics(self, lateral, run, features) -> dict:
-        """At each task's end: orthonormality of the projecting rows, their principal-angle cosines
-        to the exact sequential subspace (the same growth done with exact SVDs of the test
-        activity), and the share of each finished task's activity energy they hold."""
+        """At each task's end: orthonormality of the projecting rows; their principal-angle cosines
+        to the exact sequential subspace (the same growth, the same row counts, done with exact
+        SVDs of each task's training activity); the share of the finished tasks' test activity
+        energy that each holds; and per task, the share of its own test activity (energy, and
+        variance about its mean) left outside the rows that protect it."""
         c = self.config
         rows = self.projecting_rows_after_task
+        nan = np.full(c.n_tasks, np.nan)
         out = {"rows": rows.astype(float), "orthonormality_before_merge": self.orthonormality_before_merge.copy(),
-               "orthonormality_error": np.full(c.n_tasks, np.nan),
-               "min_principal_cosine": np.full(c.n_tasks, np.nan), "energy_captured": np.full(c.n_tasks, np.nan),
-               "energy_captured_by_exact": np.full(c.n_tasks, np.nan)}
+               "orthonormality_error": nan.copy(), "min_principal_cosine": nan.copy(), "energy_captured": nan.copy(),
+               "energy_captured_by_exact": nan.copy(), "energy_outside_lateral": nan.copy(),
+               "energy_outside_exact": nan.copy(), "variance_outside_lateral": nan.copy(),
+               "variance_outside_exact": nan.copy()}
         if lateral.shape[0] == 0 or c.schedule != "sequential":
             return out
+        training = self.training_features(run)
         exact = np.zeros((0, lateral.shape[1]))
         for t in range(c.n_tasks):
             H = lateral[:rows[t]]
             added = rows[t] - (rows[t - 1] if t else 0)
-            X = features[t]
+            X = training[t]
             residual = X - (X @ exact.T) @ exact if exact.shape[0] else X
             if added > 0:
                 exact = np.vstack([exact, continual.principal_subspace(residual, min(added, min(residual.shape)))])
@@ -357,6 +374,10 @@ class PermutedDigitsTask(Task):
                 out["min_principal_cosine"][t] = float(continual.principal_angle_cosines(H, exact).min())
                 out["energy_captured"][t] = continual.energy_captured(H, seen)
                 out["energy_captured_by_exact"][t] = continual.energy_captured(exact, seen)
+                own, centred = features[t], features[t] - features[t].mean(axis=0)
+                for name, basis in (("lateral", H), ("exact", exact)):
+                    out[f"energy_outside_{name}"][t] = 1.0 - continual.energy_captured(basis, own)
+                    out[f"variance_outside_{name}"][t] = 1.0 - continual.energy_captured(basis, centred)
         return out
 
     def figures(self, run, out_dir: Path, metrics: dict) -> list[Path]:
@@ -372,7 +393,8 @@ class PermutedDigitsTask(Task):
                                                        task_names=[f"task {t}" for t in range(c.n_tasks)]),
                       figures / "learning_curves.png")]
         if c.schedule == "sequential" and np.isfinite(self._diagnostics["orthonormality_error"]).any():
-            history = {k: v for k, v in self._diagnostics.items() if k not in ("rows", "orthonormality_error")}
+            history = {k: v for k, v in self._diagnostics.items()
+                       if k not in ("rows", "orthonormality_error") and "outside" not in k}
             # the rule's own orthonormality (before the merge's orthonormalisation, if any)
             history["orthonormality_error"] = history.pop("orthonormality_before_merge")
             paths.append(save(continual.subspace_diagnostics_figure(history, np.arange(c.n_tasks), "after task"),

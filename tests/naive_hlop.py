@@ -13,7 +13,8 @@ from .naive_readouts import _fresh_statistics, naive_eligibility, naive_three_fa
 
 def naive_lateral_responses(H, x, kind, steps, scale):
     """``y = H x`` (rate), its spiking estimate (a signed integrate-and-fire pair per row,
-    reset by subtraction, simulated for ``steps`` sub-steps), or the quantised shortcut."""
+    reset by subtraction, simulated for ``steps`` sub-steps, from rest; ``spiking_half``: from
+    half threshold), or the quantised shortcut."""
     drive = np.array([sum(h[f] * x[f] for f in range(x.size)) for h in H])
     if kind == "rate":
         return drive
@@ -26,7 +27,7 @@ def naive_lateral_responses(H, x, kind, steps, scale):
         return scale * np.round(level * steps) / steps
     out = np.zeros(len(H))
     for i, current in enumerate(level):
-        membrane, count = 0.0, 0
+        membrane, count = (0.5 * np.sign(current) if current != 0 else -0.5) if kind == "spiking_half" else 0.0, 0
         for _ in range(steps):
             membrane += current
             if membrane >= 1.0:
@@ -44,10 +45,16 @@ def naive_project(row, H_old, kind="rate", steps=40, scale=4.0):
     return row - H_old.T @ naive_lateral_responses(H_old, row, kind, steps, scale)
 
 
-def naive_subspace_step(H, n_old, x, learning_rate, kind="rate", steps=40, scale=4.0):
-    """``y = H x`` over all rows; the new rows (``n_old`` on) move by ``eta y_i (x - H^T y)``."""
+def naive_subspace_step(H, n_old, x, learning_rate, kind="rate", steps=40, scale=4.0, normalized=False):
+    """``y = H x`` over all rows; the new rows (``n_old`` on) move by ``eta y_i (x - H^T y)``, with
+    ``eta / |x - H_old^T y_old|^2`` when ``normalized``."""
     H = H.copy()
     y = naive_lateral_responses(H, x, kind, steps, scale)
+    if normalized:
+        power = float(np.sum((x - H[:n_old].T @ y[:n_old]) ** 2))
+        if power == 0.0:
+            return H
+        learning_rate = learning_rate / power
     residual = x - H.T @ y
     H[n_old:] += learning_rate * np.outer(y[n_old:], residual)
     return H
@@ -61,6 +68,8 @@ def naive_protected_readouts(readouts, spike_steps, spike_ids, boundaries, n_ste
     cfg, dt, n = readouts.config, readouts.dt_ms, readouts.n_neurons
     protection = readouts.protection
     kind = cfg.protection.lateral.kind
+    if kind == "spiking" and cfg.protection.lateral.initial_membrane == "half_threshold":
+        kind = "spiking_half"
     steps_l, scale = cfg.protection.lateral.spiking_steps, cfg.protection.lateral.scale or 0.0
     decays = [np.exp(-dt / t.tau_ms) for t in cfg.traces]
     traces = np.zeros((len(decays), n))
@@ -84,16 +93,24 @@ def naive_protected_readouts(readouts, spike_steps, spike_ids, boundaries, n_ste
         by_step.setdefault(int(s), []).append(int(i))
     H = new_rows(0, np.zeros((0, n_features)))
     n_old, n_rows, seen, task = 0, len(H), 0, 0
+    hebbian_steps, task_mean = 0, np.zeros(n_features)
+    centred = cfg.protection.hebbian_input == "centred"
+    decay = cfg.protection.learning_rate_decay_steps
     outputs = []
     protected = protection.unit_protected
     set_protected = protection.set_protected
     for step in range(n_steps):
         if step in boundaries:
+            if centred and hebbian_steps and len(H) < capacity:  # the task's mean, less what the rows hold
+                residual = task_mean - H.T @ (H @ task_mean)
+                if np.linalg.norm(residual) > 1e-12 * max(np.linalg.norm(task_mean), 1e-300):
+                    H = np.vstack([H, residual / np.linalg.norm(residual)])
+            hebbian_steps, task_mean = 0, np.zeros(n_features)
             if cfg.protection.orthonormalize_at_merge:  # the new rows: old components out, then U V^T
                 new = H[n_old:] - (H[n_old:] @ H[:n_old].T) @ H[:n_old]
                 u, _, vt = np.linalg.svd(new, full_matrices=False)
                 H = np.vstack([H[:n_old], u @ vt])
-            n_old = n_rows
+            n_old = len(H)
             bias_rate[protected] = 0.0
             task += 1
             H = np.vstack([H, new_rows(task, H)])
@@ -108,7 +125,13 @@ def naive_protected_readouts(readouts, spike_steps, spike_ids, boundaries, n_ste
         gated = bool(np.any(signals.gates[step][protected] != 0))
         if gated:
             if seen % cfg.protection.hebbian_every_steps == 0 and n_rows > n_old:
-                H = naive_subspace_step(H, n_old, x, cfg.protection.learning_rate, kind, steps_l, scale)
+                hebbian_steps += 1
+                eta = cfg.protection.learning_rate
+                if decay:
+                    eta = eta / (1.0 + (hebbian_steps - 1) / decay)
+                task_mean = task_mean + (x - task_mean) / hebbian_steps
+                H = naive_subspace_step(H, n_old, x - task_mean if centred else x, eta, kind, steps_l, scale,
+                                        cfg.protection.normalize_learning_rate)
             seen += 1
         if gated and n_old:
             for s in range(eligibility.shape[0]):

@@ -12,7 +12,7 @@ from reservoir.simulation import Simulation
 from .helpers import drive, small_network
 from .naive_hlop import naive_lateral_responses, naive_project, naive_protected_readouts, naive_subspace_step
 
-KINDS = {"rate": 0, "spiking": 1, "quantised": 2}
+KINDS = {"rate": 0, "spiking": 1, "quantised": 2, "spiking_half": hlop.SPIKING_FROM_HALF_THRESHOLD}
 
 
 def _known_spectrum(seed=0, n_features=120, k=8, noise=0.02):
@@ -67,6 +67,8 @@ def test_lateral_responses_match_the_twin(kind, scale):
         s = scale or np.linalg.norm(x)
         drive = np.clip(H @ x, -s, s)
         assert np.all(np.abs(out - drive) <= s / 40 + 1e-12)
+        if kind == "spiking_half":  # from half threshold the count is the rounded drive
+            assert np.all(np.abs(out - drive) <= s / 80 + 1e-12)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -77,10 +79,12 @@ def test_projection_and_subspace_step_match_the_twins(kind):
     projected = row.copy()
     hlop.project_out(projected, H, 4, KINDS[kind], 40, 4.0, np.zeros(7))
     np.testing.assert_allclose(projected, naive_project(row, H[:4], kind, 40, 4.0), rtol=1e-10, atol=1e-12)
-    stepped = H.copy()
-    hlop.subspace_rule_step(stepped, 4, 7, row, 0.01, KINDS[kind], 40, 4.0, np.zeros(7), np.zeros(40))
-    np.testing.assert_allclose(stepped, naive_subspace_step(H, 4, row, 0.01, kind, 40, 4.0), rtol=1e-10,
-                               atol=1e-12)
+    for normalized in (False, True):
+        stepped = H.copy()
+        hlop.subspace_rule_step(stepped, 4, 7, row, 0.01, KINDS[kind], 40, 4.0, np.zeros(7), np.zeros(40), normalized)
+        np.testing.assert_allclose(stepped, naive_subspace_step(H, 4, row, 0.01, kind, 40, 4.0, normalized),
+                                   rtol=1e-10, atol=1e-12)
+        assert not np.allclose(stepped, H)
 
 
 def test_add_outer_matches_numpy():
@@ -104,13 +108,15 @@ def test_projection_keeps_old_outputs_and_the_unprotected_update_does_not():
     assert protected < 1e-10 * unprotected and unprotected > 1.0
 
 
-def _protected_readouts(method="hlop", kind="rate", per_task=5, max_neurons=None):
+def _protected_readouts(method="hlop", kind="rate", per_task=5, max_neurons=None, **protection):
     config = ReadoutsConfig.model_validate({
         "groups": [{"name": "digit", "n_units": 3, "three_factor": {
             "learning_rate": 0.3, "tau_eligibility_ms": 5.0, "bias_learning_rate": 0.05}}],
         "protection": {"method": method, "groups": ["digit"], "neurons_per_task": per_task,
                        "learning_rate": 0.5, "max_neurons": max_neurons, "hebbian_every_steps": 2,
-                       "lateral": {"kind": kind, "spiking_steps": 20}}})
+                       "lateral": {"kind": "spiking" if kind == "spiking_half" else kind, "spiking_steps": 20,
+                                   "initial_membrane": "half_threshold" if kind == "spiking_half" else "rest"},
+                       **protection}})
     return config
 
 
@@ -163,12 +169,18 @@ def test_configuration_errors_name_the_key():
         ReadoutsConfig.model_validate({"groups": [{"name": "a"}], "protection": {"method": "hlop"}})
 
 
-@pytest.mark.parametrize("kind", ["rate", "spiking", "quantised"])
-def test_engine_with_protection_matches_the_numpy_twin(kind):
+TWIN_VARIANTS = {"plain": {}, "centred, decaying, normalised": {
+    "hebbian_input": "centred", "learning_rate_decay_steps": 50.0, "normalize_learning_rate": True,
+    "learning_rate": 0.3}}
+
+
+@pytest.mark.parametrize("variant", sorted(TWIN_VARIANTS))
+@pytest.mark.parametrize("kind", ["rate", "spiking", "quantised", "spiking_half"])
+def test_engine_with_protection_matches_the_numpy_twin(kind, variant):
     """The readouts with HLOP inside the compiled loop, across two task boundaries, against the
     readouts, the lateral neurons and the projection replayed in NumPy over the same raster."""
     network = small_network(n_neurons=40, synapse="exponential", noise=2.0)
-    config = _protected_readouts(kind=kind, per_task=4)
+    config = _protected_readouts(kind=kind, per_task=4, **TWIN_VARIANTS[variant])
     readouts = Readouts(config, network.n_neurons, network.dt_ms, seed=2)
     n_steps = 900
     rng = np.random.default_rng(0)
@@ -185,7 +197,7 @@ def test_engine_with_protection_matches_the_numpy_twin(kind):
     fresh = Readouts(config, network.n_neurons, network.dt_ms, seed=2)
     outputs, weights, bias, H = naive_protected_readouts(fresh, sim.recorder.spike_steps, sim.recorder.spike_ids,
                                                          set(boundaries), n_steps, teacher)
-    assert readouts.projecting_rows == 8
+    assert readouts.projecting_rows == (8 if variant == "plain" else 10)  # centred: one mean row per task
     np.testing.assert_allclose(readouts.lateral_weights, H, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(sim.recorder.outputs, outputs, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(readouts.weights, weights, rtol=1e-8, atol=1e-10)

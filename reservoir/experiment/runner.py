@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import sys
 import time
 import tomllib
 from dataclasses import dataclass
@@ -300,15 +301,26 @@ def write_outputs(out: Path, task: Task | None = None) -> dict:
     one pass over it in blocks, the analyses read the windows they need."""
     run = load_run(out, lazy_spikes=True)
     with_rhythm = run.n_neurons > 1 and run.n_spikes > 0 and run.duration_ms >= 500
-    tally = tally_spikes(run, bin_ms=1.0 if with_rhythm else None)
+    window_ms = min(1000.0, run.duration_ms)
+    tally = tally_spikes(run, bin_ms=1.0 if with_rhythm else None, window_ms=window_ms)
     rates = tally.firing_rates_hz()
+    at_limit = tally.neurons_at_step_limit(run.dt_ms)
     exc = run.is_excitatory
     metrics: dict = {
         "n_neurons": run.n_neurons, "duration_ms": run.duration_ms, "n_spikes": tally.n_spikes,
         "mean_rate_hz": float(rates.mean()),
         "mean_rate_excitatory_hz": float(rates[exc].mean()) if exc.any() else None,
         "mean_rate_inhibitory_hz": float(rates[~exc].mean()) if (~exc).any() else None,
+        "neurons_at_step_limit": at_limit.tolist(),
     }
+    if at_limit.size:
+        remedy = ("integration.scheme = 'izhikevich2003' or a smaller integration.dt_ms"
+                  if run.config.get("integration", {}).get("scheme") == "euler"
+                  else "a smaller integration.dt_ms or a weaker input")
+        print(f"warning: {at_limit.size} neuron(s) fired every other step for {window_ms:g} ms (e.g. neuron "
+              f"{at_limit[0]}): a spurious cycle of the integration, not a firing pattern; use {remedy} "
+              f"(docs/model-and-numerics.md, 'Step-limit cycles')",
+              file=sys.stderr)
     if with_rhythm:
         freqs, power = rate_spectrum(tally.population_rate_hz()[1], bin_ms=1.0)
         metrics["population_rhythm_peak_hz"] = spectral_peak_hz(freqs, power, (1.0, 100.0))

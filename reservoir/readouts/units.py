@@ -217,6 +217,7 @@ class Readouts:
                  "rls_pending_pr": self.rls.pending_pr, "rls_pending_coefficients": self.rls.pending_coefficients,
                  "bias_learning_rate": self.three_factor.bias_learning_rate, "task_index": self.task_index,
                  "lateral": self.protection.lateral, "lateral_counts": self.protection.counts,
+                 "lateral_task_mean": self.protection.task_mean,
                  "lateral_second_moment": self.protection.second_moment}
         state.update({f"store_{name}": values for name, values in self.store.get_state().items()})
         return state

@@ -64,6 +64,8 @@ REASSOCIATE = {"reassoc", "contract"}
 inf is made, so the finiteness checks hold); the order is fixed by the compiled code, so a run
 is still bit-identical to itself on the same machine."""
 LATERAL_CODES = {"rate": 0, "spiking": 1, "quantised": 2}
+SPIKING_FROM_HALF_THRESHOLD = 3
+"""The kernels' code for ``spiking`` neurons that start each response at half threshold."""
 
 
 class LateralNeuronsConfig(BaseModel):
@@ -74,6 +76,10 @@ class LateralNeuronsConfig(BaseModel):
         "rate", description="`rate` (y = H x), `spiking` (integrate-and-fire neurons simulated for "
                             "`spiking_steps`), `quantised` (the reference code's shortcut for them)")
     spiking_steps: int = Field(40, ge=1, description="T_l: sub-steps a spiking lateral neuron integrates each input")
+    initial_membrane: Literal["rest", "half_threshold"] = Field("rest", description=(
+        "`spiking`: where each neuron of a pair starts a response: at rest (the count is the drive truncated "
+        "towards zero, as the reference's neurons) or at half threshold (the count is the drive rounded: half "
+        "the error, and no bias towards zero)"))
     scale: float | None = Field(None, gt=0.0, description=(
         "s: the response at which a spiking neuron fires every sub-step (feature units); none: the norm of "
         "each input (the projected eligibility is orders of magnitude smaller than the features)"))
@@ -93,11 +99,23 @@ class ProtectionConfig(BaseModel):
     learning_rate: float = Field(0.05, gt=0.0, description="hlop: eta of the subspace rule, per Hebbian step "
                                                            "(stable for eta * lambda_max(E[x x^T]) of at most ~1)")
     hebbian_every_steps: int = Field(1, ge=1, description="hlop: a Hebbian step every this many gated steps")
+    normalize_learning_rate: bool = Field(False, description=(
+        "hlop: divide eta by the power |r|^2 of the residual r = x - H_old^T y_old that the new rows learn "
+        "from (a normalised subspace step, stable for eta up to ~1 whatever the residual's scale: the "
+        "residual of a later task is 5-15 times weaker than a first task's activity)"))
     energy_threshold: float = Field(0.99, gt=0.0, lt=1.0, description="svd: activity energy the basis keeps")
     svd_sample_every_steps: int = Field(5, ge=1, description="svd: a gated step enters C every this many steps")
     orthonormalize_at_merge: bool = Field(True, description=(
         "hlop: at a task's end, make the new rows orthonormal and orthogonal to the old ones (their span "
         "unchanged) before they join the projecting rows; false: merge them as learned"))
+    hebbian_input: Literal["features", "centred"] = Field("features", description=(
+        "hlop: what the subspace rule learns from: `features` (x, uncentred: the paper's rule) or `centred` "
+        "(x minus the task's running mean; at the task's end the mean's residual joins as one more row, so "
+        "the rows still span the uncentred activity). The mean dominates E[x x^T] (lambda_1 / lambda_40 ~ 1000 "
+        "on the digit features) and bounds eta; without it eta can be 5-10 times larger"))
+    learning_rate_decay_steps: float | None = Field(None, gt=0.0, description=(
+        "hlop: eta / (1 + n / this) at the task's n-th Hebbian step (a Robbins-Monro schedule: the rows settle "
+        "instead of fluctuating by eta's noise); none: constant eta"))
     lateral: LateralNeuronsConfig = LateralNeuronsConfig()
 
 
@@ -110,6 +128,12 @@ class ProtectionState(NamedTuple):
     scale: float
     learning_rate: float
     every_steps: int
+    normalized: bool
+    """Divide the subspace rule's step by the power of the residual the new rows learn from."""
+    centred: bool
+    """The subspace rule learns from ``x`` minus the task's running mean (:attr:`task_mean`)."""
+    decay_steps: float
+    """``eta / (1 + n / decay_steps)`` at the task's ``n``-th Hebbian step (0: constant)."""
     sample_every: int
     project_always: bool
     """Project at every step (a protected unit replays stored rows or has a prediction lead, so
@@ -123,7 +147,12 @@ class ProtectionState(NamedTuple):
     lateral: np.ndarray
     """``(M_max, F)`` lateral weights ``H`` (hlop) or basis ``B`` (svd); rows past ``counts[1]`` are unused."""
     counts: np.ndarray
-    """``(3,)`` int: old (frozen, projecting) rows, all rows in use, gated steps seen."""
+    """``(4,)`` int: old (frozen, projecting) rows, all rows in use, gated steps seen, Hebbian steps
+    of the current task."""
+    task_mean: np.ndarray
+    """``(F,)`` hlop: the mean of the features over the current task's Hebbian steps."""
+    centred_input: np.ndarray
+    """``(F,)`` scratch: the centred features."""
     second_moment: np.ndarray
     """``(F, F)`` svd: the current task's sum of ``x x^T`` (``(0, 0)`` otherwise)."""
     response: np.ndarray
@@ -148,85 +177,134 @@ def protection_state(config: ProtectionConfig | None, unit_protected: np.ndarray
     lateral = config.lateral if config is not None else LateralNeuronsConfig()
     c = config if config is not None else ProtectionConfig()
     return ProtectionState(
-        method=method, lateral_kind=LATERAL_CODES[lateral.kind], spiking_steps=lateral.spiking_steps,
+        method=method, spiking_steps=lateral.spiking_steps,
+        lateral_kind=(SPIKING_FROM_HALF_THRESHOLD if lateral.kind == "spiking" and lateral.initial_membrane == "half_threshold"
+                      else LATERAL_CODES[lateral.kind]),
         scale=lateral.scale if lateral.scale is not None else 0.0, learning_rate=c.learning_rate, every_steps=c.hebbian_every_steps,
+        normalized=bool(c.normalize_learning_rate), centred=c.hebbian_input == "centred",
+        decay_steps=float(c.learning_rate_decay_steps or 0.0),
         sample_every=c.svd_sample_every_steps, project_always=bool(project_always), unit_protected=unit_protected, set_protected=set_protected,
-        lateral=np.zeros((rows, n_features)), counts=np.zeros(3, dtype=np.int64),
+        lateral=np.zeros((rows, n_features)), counts=np.zeros(4, dtype=np.int64),
+        task_mean=np.zeros(n_features if method == 1 else 0), centred_input=np.zeros(n_features if method == 1 else 0),
         second_moment=np.zeros((n_features, n_features) if method == 2 else (0, 0)),
         response=np.zeros(rows), feedback=np.zeros(n_features))
 
 
 # ---------------------------------------------------------------------------- kernels
+@njit(cache=True, inline="always")
+def _input_scale(x, kind, scale):
+    """The scale ``s`` of the spiking and quantised kinds: ``scale``, or the input's norm when
+    ``scale <= 0``; 1 for rates (unused)."""
+    if kind == 0 or scale > 0.0:
+        return scale
+    power = 0.0
+    for f in range(x.shape[0]):
+        power += x[f] * x[f]
+    return np.sqrt(power)
+
+
+@njit(cache=True, inline="always")
+def _respond(drive, kind, spiking_steps, scale):
+    """One lateral neuron's response to its drive ``h . x`` (``scale`` > 0 for the non-rate kinds)."""
+    if kind == 0:
+        return drive
+    level = drive / scale
+    if level > 1.0:
+        level = 1.0
+    elif level < -1.0:
+        level = -1.0
+    if kind == 2:
+        return scale * np.round(level * spiking_steps) / spiking_steps
+    membrane = 0.0  # a signed integrate-and-fire pair, reset by subtraction
+    if kind == SPIKING_FROM_HALF_THRESHOLD:
+        membrane = 0.5 if level > 0.0 else -0.5
+    count = 0
+    for _ in range(spiking_steps):
+        membrane += level
+        if membrane >= 1.0:
+            count += 1
+            membrane -= 1.0
+        elif membrane <= -1.0:
+            count -= 1
+            membrane += 1.0
+    return scale * count / spiking_steps
+
+
 @njit(cache=True, fastmath=REASSOCIATE)
 def lateral_responses(lateral, n_rows, x, kind, spiking_steps, scale, out):
     """``out[:n_rows]``: each lateral neuron's response to ``x`` (``rate``, ``spiking`` or
-    ``quantised``, :data:`LATERAL_CODES`). ``scale <= 0`` takes the input's norm as the scale
-    (unit-norm rows then never clip)."""
+    ``quantised``, :data:`LATERAL_CODES`; :data:`SPIKING_FROM_HALF_THRESHOLD`: spiking neurons
+    that start at half threshold). ``scale <= 0`` takes the input's norm as the scale (unit-norm
+    rows then never clip)."""
     n_features = x.shape[0]
-    if kind != 0 and scale <= 0.0:
-        power = 0.0
-        for f in range(n_features):
-            power += x[f] * x[f]
-        scale = np.sqrt(power)
-        if scale == 0.0:
-            for i in range(n_rows):
-                out[i] = 0.0
-            return
+    scale = _input_scale(x, kind, scale)
+    if kind != 0 and scale == 0.0:
+        for i in range(n_rows):
+            out[i] = 0.0
+        return
     for i in range(n_rows):
         row = lateral[i]
         drive = 0.0
         for f in range(n_features):
             drive += row[f] * x[f]
-        if kind == 0:
-            out[i] = drive
-            continue
-        level = drive / scale
-        if level > 1.0:
-            level = 1.0
-        elif level < -1.0:
-            level = -1.0
-        if kind == 2:
-            out[i] = scale * np.round(level * spiking_steps) / spiking_steps
-            continue
-        membrane = 0.0  # a signed integrate-and-fire pair, reset by subtraction
-        count = 0
-        for _ in range(spiking_steps):
-            membrane += level
-            if membrane >= 1.0:
-                count += 1
-                membrane -= 1.0
-            elif membrane <= -1.0:
-                count -= 1
-                membrane += 1.0
-        out[i] = scale * count / spiking_steps
+        out[i] = _respond(drive, kind, spiking_steps, scale)
 
 
 @njit(cache=True, fastmath=REASSOCIATE)
 def project_out(row, lateral, n_old, kind, spiking_steps, scale, response):
-    """``row <- row - H_old^T y`` with ``y`` the old lateral neurons' responses to ``row``."""
+    """``row <- row - H_old^T y`` with ``y`` the old lateral neurons' responses to ``row``.
+
+    One pass over the rows: each row's drive is taken from ``row`` as the earlier rows have
+    left it, and its feedback removed at once (the row is read once, from cache, instead of once
+    for all drives and again for all feedback). For orthonormal old rows, which the merge makes
+    them, ``h_i . (x - sum_{j<i} y_j h_j) = h_i . x``: the same responses, up to rounding. The
+    scale of the spiking kinds is taken from the row as given."""
     if n_old == 0:
         return
-    lateral_responses(lateral, n_old, row, kind, spiking_steps, scale, response)
+    n_features = row.shape[0]
+    scale = _input_scale(row, kind, scale)
+    if kind != 0 and scale == 0.0:
+        for i in range(n_old):
+            response[i] = 0.0
+        return
     for i in range(n_old):
-        y = response[i]
+        h = lateral[i]
+        drive = 0.0
+        for f in range(n_features):
+            drive += h[f] * row[f]
+        y = _respond(drive, kind, spiking_steps, scale)
+        response[i] = y
         if y == 0.0:
             continue
-        h = lateral[i]
-        for f in range(row.shape[0]):
+        for f in range(n_features):
             row[f] -= y * h[f]
 
 
 @njit(cache=True, fastmath=REASSOCIATE)
-def subspace_rule_step(lateral, n_old, n_rows, x, learning_rate, kind, spiking_steps, scale, response, feedback):
+def subspace_rule_step(lateral, n_old, n_rows, x, learning_rate, kind, spiking_steps, scale, response, feedback,
+                       normalized=False):
     """One Hebbian/anti-Hebbian step: ``y = H x`` over all rows in use, and for the new rows
-    only ``H_i += eta y_i (x - H^T y)``."""
+    only ``H_i += eta y_i (x - H^T y)``. ``normalized``: ``eta`` divided by ``|r|^2``, the power of
+    the residual ``r = x - H_old^T y_old`` that the new rows learn from (no step when it is 0)."""
     if n_rows == n_old:
         return
     lateral_responses(lateral, n_rows, x, kind, spiking_steps, scale, response)
     n_features = x.shape[0]
     for f in range(n_features):
         feedback[f] = x[f]
-    for i in range(n_rows):
+    for i in range(n_old):
+        y = response[i]
+        h = lateral[i]
+        for f in range(n_features):
+            feedback[f] -= y * h[f]
+    if normalized:
+        power = 0.0
+        for f in range(n_features):
+            power += feedback[f] * feedback[f]
+        if power == 0.0:
+            return
+        learning_rate = learning_rate / power
+    for i in range(n_old, n_rows):
         y = response[i]
         h = lateral[i]
         for f in range(n_features):
@@ -270,9 +348,20 @@ def protection_step(protection, features, eligibility, gates_row):
     if gated:
         seen = counts[2]
         counts[2] = seen + 1
-        if method == 1 and seen % protection.every_steps == 0:
-            subspace_rule_step(lateral, counts[0], counts[1], features, protection.learning_rate, kind, steps, scale,
-                               response, protection.feedback)
+        if method == 1 and seen % protection.every_steps == 0 and counts[1] > counts[0]:
+            n = counts[3] + 1
+            counts[3] = n
+            eta = protection.learning_rate
+            if protection.decay_steps > 0.0:
+                eta = eta / (1.0 + (n - 1) / protection.decay_steps)
+            x = features
+            if protection.centred:
+                mean, x = protection.task_mean, protection.centred_input
+                for f in range(features.shape[0]):
+                    mean[f] += (features[f] - mean[f]) / n
+                    x[f] = features[f] - mean[f]
+            subspace_rule_step(lateral, counts[0], counts[1], x, eta, kind, steps, scale,
+                               response, protection.feedback, protection.normalized)
         elif method == 2 and seen % protection.sample_every == 0:
             add_outer(protection.second_moment, features)
     n_old = counts[0]
@@ -329,12 +418,34 @@ def end_task(state: ProtectionState, config: ProtectionConfig) -> int:
         raise FloatingPointError("the lateral weights H are not finite: lower readouts.protection.learning_rate "
                                  "(stable for learning_rate * lambda_max(E[x x^T]) of at most ~1)")
     if state.method == 1:
+        if state.centred and int(state.counts[3]) > 0:
+            add_mean_row(state)
+        state.counts[3] = 0
+        state.task_mean[...] = 0.0
         if config.orthonormalize_at_merge:
             orthonormalize_new_rows(state.lateral, int(state.counts[0]), int(state.counts[1]))
         state.counts[0] = state.counts[1]
     else:
         grow_exact_basis(state, config.energy_threshold)
     return int(state.counts[0])
+
+
+def add_mean_row(state: ProtectionState) -> bool:
+    """``hebbian_input = "centred"``: the task's mean feature vector, less its components along
+    every row in use, normalised, joins the new rows (when there is room and it is not already
+    spanned); the rows then span the uncentred activity the centred rule left out. Returns
+    whether a row was added."""
+    n_rows = int(state.counts[1])
+    if n_rows >= state.lateral.shape[0]:
+        return False
+    rows = state.lateral[:n_rows]
+    residual = state.task_mean - rows.T @ (rows @ state.task_mean)
+    norm = float(np.linalg.norm(residual))
+    if not norm > 1e-12 * max(float(np.linalg.norm(state.task_mean)), 1e-300):
+        return False
+    state.lateral[n_rows] = residual / norm
+    state.counts[1] = n_rows + 1
+    return True
 
 
 def orthonormalize_new_rows(lateral: np.ndarray, n_old: int, n_rows: int) -> None:
