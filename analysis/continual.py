@@ -44,6 +44,8 @@ figures (about 180 lines) could move to their own module (issue 23).
 """
 from __future__ import annotations
 
+import textwrap
+
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -361,7 +363,7 @@ def subspace_diagnostics(H, X) -> dict:
 
 # --------------------------------------------------------------------------- figures
 
-def accuracy_matrix_figure(R, title: str = ""):
+def accuracy_matrix_figure(R, title: str = "", ax=None):
     """Heatmap of the accuracy matrix in percent, each cell annotated; nan cells blank.
 
     Parameters
@@ -370,11 +372,16 @@ def accuracy_matrix_figure(R, title: str = ""):
         Accuracy matrix (fractions), ``R[i, j]`` after task ``i`` on task ``j``.
     title : str
         Figure title; by default "accuracy matrix" with ACC and BWT.
+    ax : matplotlib Axes, optional
+        Draw into this panel (and its figure) instead of a new figure.
     """
     R = _square(R)
     percent = 100.0 * R
     n_tasks = R.shape[0]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * n_tasks + 1.5, 1.0 + 0.9 * n_tasks))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.0 + 0.9 * n_tasks + 1.5, 1.0 + 0.9 * n_tasks))
+    else:
+        fig = ax.figure
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
     image = ax.imshow(np.ma.masked_invalid(percent), cmap=cmap, vmin=0.0, vmax=100.0, origin="upper")
     for i in range(n_tasks):
@@ -425,7 +432,7 @@ def continual_summary_figure(results: Mapping[str, np.ndarray]):
     ax_bwt.set_ylabel("BWT (percentage points)")
     ax_bwt.set_title("backward transfer (BWT; < 0 is forgetting)")
     for ax in (ax_acc, ax_bwt):
-        ax.set_xticks(positions, names, rotation=20 if len(names) > 3 else 0)
+        ax.set_xticks(positions, [textwrap.fill(name, 16) for name in names], fontsize=8)
         ax.set_xlabel("method")
     fig.tight_layout()
     return fig

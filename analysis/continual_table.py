@@ -1,12 +1,12 @@
 """The continual-learning comparison over run folders: ACC and BWT per method, over seeds.
 
-    python -m analysis.continual_table RUN_DIR [RUN_DIR ...] [--figure PATH]
+    python -m analysis.continual_table RUN_DIR [RUN_DIR ...] [--figure PATH] [--heatmaps PATH]
 
 Each folder is a finished permuted-digits run (``run.h5`` and ``metrics.json``, where its
 accuracy matrix is); its method is read from its configuration (the schedule, the protection
 method and the lateral neurons' kind). Prints a Markdown table (mean +- standard deviation over
 the runs of a method, and the per-run values) and, with ``--figure``, writes the ACC/BWT bars of
-the mean accuracy matrices.
+the mean accuracy matrices; with ``--heatmaps``, each method's mean accuracy matrix as a heatmap.
 
 A run that did not complete (status ``failed``, ``interrupted`` or ``running``: the accuracy
 matrix is measured when a run completes) or has no ``metrics.json`` is refused, naming the
@@ -20,13 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .continual import average_accuracy, backward_transfer, continual_summary_figure
+from .continual import (
+    accuracy_matrix_figure,
+    average_accuracy,
+    backward_transfer,
+    continual_summary_figure,
+)
 from .io import load_metrics
 from .run_status import IncompleteRunError, read_run_status, run_errors_exit
 
 
 def method_of(config: dict) -> str:
-    """``joint``, ``unprotected``, ``svd`` or ``hlop (<kind>)`` from a resolved configuration."""
+    """``joint``, ``unprotected``, ``svd`` or ``hlop (<kind>)`` from a resolved configuration, with
+    ``, projected every step`` where the protection projected the eligibility at every gated step
+    (``readouts.protection.projection``; runs from before the key have that form) instead of each
+    window's update."""
     task = config.get("task", {})
     if task.get("schedule") == "joint":
         return "joint"
@@ -34,11 +42,17 @@ def method_of(config: dict) -> str:
     method = protection.get("method", "none")
     if method == "none":
         return "unprotected"
+    every_step = protection.get("projection", "every_step") == "every_step"
     if method == "hlop":
         lateral = protection.get("lateral", {})
         kind = lateral.get("kind", "rate")
-        return f"hlop ({kind})" if kind == "rate" else f"hlop ({kind}, {lateral.get('spiking_steps', 40)} steps)"
-    return method
+        if kind != "rate":
+            start = ", from half threshold" if lateral.get("initial_membrane") == "half_threshold" else ""
+            passes = lateral.get("projection_passes", 1)
+            rounds = f", {passes} rounds" if passes > 1 else ""
+            kind = f"{kind}, {lateral.get('spiking_steps', 40)} steps{start}{rounds}"
+        return f"hlop ({kind}{', projected every step' if every_step else ''})"
+    return f"{method} (projected every step)" if every_step else method
 
 
 def collect(folders) -> dict[str, list[dict]]:
@@ -98,10 +112,36 @@ def markdown_table(results: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def accuracy_matrices_figure(means: dict[str, np.ndarray], runs_per_method: dict[str, int] | None = None):
+    """Each method's (mean) accuracy matrix as a heatmap, in one row of panels."""
+    import matplotlib.pyplot as plt
+    names = list(means)
+    if not names:
+        raise ValueError("no method has runs of one task count to average")
+    n_tasks = max(R.shape[0] for R in means.values())
+    size = 1.0 + 0.55 * n_tasks
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * (size + 1.2), rows * size), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        R = means[name]
+        count = (runs_per_method or {}).get(name)
+        bwt = "" if name == "joint" else f", BWT {100 * backward_transfer(R):+.1f}"
+        title = f"{name}{f' (mean of {count})' if count else ''}\nACC {100 * average_accuracy(R):.1f} %{bwt}"
+        accuracy_matrix_figure(R, title=title, ax=ax)
+        for text in ax.texts:
+            text.set_fontsize(6)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.continual_table", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="permuted-digits run folders")
     parser.add_argument("--figure", help="write the ACC/BWT bars of each method's mean accuracy matrix here")
+    parser.add_argument("--heatmaps", help="write each method's mean accuracy matrix as a heatmap here")
     args = parser.parse_args(argv)
     with run_errors_exit(parser):
         try:
@@ -111,13 +151,17 @@ def main(argv=None) -> int:
         except ValueError as error:  # another task's run
             parser.error(str(error))
     print(markdown_table(results))
-    if args.figure:
+    if args.figure or args.heatmaps:
         from .plots import save, use_file_backend
         use_file_backend()
         means = {method: np.mean([r["R"] for r in runs], axis=0) for method, runs in results.items()
                  if len({r["n_tasks"] for r in runs}) == 1}
-        save(continual_summary_figure(means), args.figure)
-        print(f"wrote {args.figure}")
+        if args.figure:
+            save(continual_summary_figure(means), args.figure)
+            print(f"wrote {args.figure}")
+        if args.heatmaps:
+            save(accuracy_matrices_figure(means, {m: len(results[m]) for m in means}), args.heatmaps)
+            print(f"wrote {args.heatmaps}")
     return 0
 
 

@@ -5,8 +5,8 @@
 Runs `experiments/permuted_digits*.toml` (unprotected, HLOP rate, HLOP spiking, SVD) one after
 another, `--repeats` times in alternation, and prints the median simulation-phase wall time of
 each (the runner's `wall_time_s`: compilation excluded after the first round, analysis
-excluded), the ratio to the unprotected run, and the median whole-command time. The issue's
-target: HLOP at most 1.5x the unprotected run; a 10-task run at most 5 minutes.
+excluded), the ratio to the unprotected run, and the median whole-command time. The targets
+(issue 22): HLOP at most 1.5x the unprotected run; the 10-task HLOP run at most 3 minutes.
 """
 from __future__ import annotations
 

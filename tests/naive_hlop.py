@@ -70,6 +70,13 @@ def naive_protected_readouts(readouts, spike_steps, spike_ids, boundaries, n_ste
     kind = cfg.protection.lateral.kind
     if kind == "spiking" and cfg.protection.lateral.initial_membrane == "half_threshold":
         kind = "spiking_half"
+    passes = cfg.protection.lateral.projection_passes if kind != "rate" else 1
+
+    def project(row, H_old):
+        """The projection in rounds, each with its share of the sub-steps."""
+        for _ in range(passes):
+            row = naive_project(row, H_old, kind, max(1, steps_l // passes), scale)
+        return row
     steps_l, scale = cfg.protection.lateral.spiking_steps, cfg.protection.lateral.scale or 0.0
     decays = [np.exp(-dt / t.tau_ms) for t in cfg.traces]
     traces = np.zeros((len(decays), n))
@@ -96,11 +103,22 @@ def naive_protected_readouts(readouts, spike_steps, spike_ids, boundaries, n_ste
     hebbian_steps, task_mean = 0, np.zeros(n_features)
     centred = cfg.protection.hebbian_input == "centred"
     decay = cfg.protection.learning_rate_decay_steps
+    per_window = cfg.protection.projection == "per_window"
+    window_open, window_start = False, None
+
+    def commit(weights, H_old):
+        """The open window's update, projected out of the old rows' span."""
+        for k in np.flatnonzero(protected):
+            weights[k] = window_start[k] + project(weights[k] - window_start[k], H_old)
     outputs = []
     protected = protection.unit_protected
     set_protected = protection.set_protected
     for step in range(n_steps):
         if step in boundaries:
+            if per_window and window_open:
+                if n_old:
+                    commit(weights, H[:n_old])
+                window_open = False
             if centred and hebbian_steps and len(H) < capacity:  # the task's mean, less what the rows hold
                 residual = task_mean - H.T @ (H @ task_mean)
                 if np.linalg.norm(residual) > 1e-12 * max(np.linalg.norm(task_mean), 1e-300):
@@ -133,10 +151,17 @@ def naive_protected_readouts(readouts, spike_steps, spike_ids, boundaries, n_ste
                 H = naive_subspace_step(H, n_old, x - task_mean if centred else x, eta, kind, steps_l, scale,
                                         cfg.protection.normalize_learning_rate)
             seen += 1
-        if gated and n_old:
+        if per_window:
+            if gated and not window_open:
+                window_start, window_open = weights.copy(), True
+            elif not gated and window_open:
+                if n_old:
+                    commit(weights, H[:n_old])
+                window_open = False
+        elif gated and n_old:
             for s in range(eligibility.shape[0]):
                 if set_protected[s]:
-                    eligibility[s] = naive_project(eligibility[s], H[:n_old], kind, steps_l, scale)
+                    eligibility[s] = project(eligibility[s], H[:n_old])
         history.append((z.copy(), eligibility.copy()))
         rule_view = rule._replace(bias_learning_rate=bias_rate)
         naive_three_factor_update(weights, z, signals.targets[step], signals.gates[step], rule.online_units,

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from analysis.continual_table import main as continual_table_main
+from analysis.forgetting import main as forgetting_main
 from analysis.convergence import main as convergence_main
 from analysis.decodability import main as decodability_main
 from analysis.digits_ceiling import main as digits_ceiling_main
@@ -306,12 +307,22 @@ def test_convergence_of_a_diverged_run(runs, capsys):
 
 # --- analysis.continual_table and analysis.digits_ceiling ----------------------------------------
 
-def test_continual_table_and_digits_ceiling_of_a_bank_and_another_group_name(runs, capsys):
-    code, out, _ = _exit(continual_table_main, [runs["digits"]], capsys)
+def test_continual_table_and_digits_ceiling_of_a_bank_and_another_group_name(runs, capsys, tmp_path):
+    code, out, _ = _exit(continual_table_main, [runs["digits"], "--heatmaps", str(tmp_path / "R.png")], capsys)
     assert code == 0 and "| hlop (rate) | 1 (1) | 2 |" in out
+    assert (tmp_path / "R.png").stat().st_size > 0
     code, out, _ = _exit(digits_ceiling_main, [runs["digits"], "--alphas", "0.01", "0.1"], capsys)
     assert code == 0 and "records status" not in out
     assert out.splitlines()[1].split() == ["task:", "0", "1"]
+
+
+def test_forgetting_of_a_finished_run_and_refusals(runs, capsys):
+    code, out, _ = _exit(forgetting_main, [runs["digits"]], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("task  R[t,t]") and lines[1].split()[0] == "0" and len(lines) == 3
+    assert lines[-1].startswith("BWT ")
+    code, _, err = _exit(forgetting_main, [runs["digits_tested_0"]], capsys)
+    assert code == 2 and "records status 'interrupted'" in err
 
 
 def test_continual_table_refuses_a_run_that_did_not_complete(runs, capsys):

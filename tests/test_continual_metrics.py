@@ -290,6 +290,26 @@ def test_accuracy_matrix_figure():
         assert fig.axes[0].get_title() == "my title"
     finally:
         plt.close(fig)
+    fig, (left, right) = plt.subplots(1, 2)
+    try:  # one panel of a caller's figure
+        assert continual.accuracy_matrix_figure(R3, title="right", ax=right) is fig
+        assert right.get_title() == "right" and len(right.texts) == 9 and not left.texts
+    finally:
+        plt.close(fig)
+
+
+def test_accuracy_matrices_figure_one_panel_per_method():
+    from analysis.continual_table import accuracy_matrices_figure
+    no_forgetting = np.array([[0.9, 0.1], [0.9, 0.8]])
+    fig = accuracy_matrices_figure({"naive": R3, "projected": no_forgetting, "joint": R3}, {"naive": 3})
+    try:
+        titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        assert titles[0] == "naive (mean of 3)\nACC 80.0 %, BWT -15.0"
+        assert titles[1] == "projected\nACC 85.0 %, BWT +0.0" and "BWT" not in titles[2]
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="no method"):
+        accuracy_matrices_figure({})
 
 
 def test_continual_summary_figure():
@@ -357,3 +377,43 @@ def test_module_selects_no_backend_and_imports_no_upper_layer():
     assert "matplotlib.use(" not in source
     assert "import paradigms" not in source and "from paradigms" not in source
     assert "reservoir.experiment" not in source
+
+
+def test_forgetting_parts_split_class_means_from_trial_noise():
+    """A later change along a direction where the old task has only trial noise costs accuracy
+    through the noise and none through the class means; a change along the class means does both."""
+    from analysis.forgetting import forgetting_parts
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 40)
+    features = np.zeros((labels.size, 12))
+    features[np.arange(labels.size), labels] = 1.0  # class c lives on feature c
+    noise = rng.standard_normal(labels.size)
+    features[:, 11] = noise - np.array([noise[labels == c].mean() for c in range(10)])[labels]  # zero class means
+    W0, b0 = np.eye(10, 12), np.zeros(10)
+    noise_change = W0.copy()
+    noise_change[:, 11] = rng.standard_normal(10) * 5.0
+    parts = forgetting_parts(W0, b0, noise_change, b0, features, labels)
+    assert parts["own"] == 1.0 and parts["class_means_only"] == 1.0 and parts["final"] < 0.6
+    shifted = W0.copy()
+    shifted[0, :10] += 2.0  # every class now reads as class 0
+    parts = forgetting_parts(W0, b0, shifted, b0, features, labels)
+    assert parts["class_means_only"] == parts["final"] == pytest.approx(0.1)
+    assert parts["change_norm"] == pytest.approx(np.sqrt(40.0)) and parts["own_norm"] == pytest.approx(np.sqrt(10.0))
+
+
+def test_method_labels_name_the_kind_and_the_projection():
+    from analysis.continual_table import method_of
+
+    def config(**protection):
+        return {"task": {"schedule": "sequential"}, "readouts": {"protection": protection}}
+
+    assert method_of({"task": {"schedule": "joint"}}) == "joint"
+    assert method_of(config(method="none")) == "unprotected"
+    assert method_of(config(method="hlop")) == "hlop (rate, projected every step)"  # runs from before the key
+    assert method_of(config(method="hlop", projection="per_window")) == "hlop (rate)"
+    assert method_of(config(method="svd", projection="per_window")) == "svd"
+    spiking = config(method="hlop", projection="per_window",
+                     lateral={"kind": "spiking", "spiking_steps": 100, "initial_membrane": "half_threshold"})
+    assert method_of(spiking) == "hlop (spiking, 100 steps, from half threshold)"
+    spiking["readouts"]["protection"]["lateral"]["projection_passes"] = 2
+    assert method_of(spiking) == "hlop (spiking, 100 steps, from half threshold, 2 rounds)"

@@ -108,13 +108,14 @@ def test_projection_keeps_old_outputs_and_the_unprotected_update_does_not():
     assert protected < 1e-10 * unprotected and unprotected > 1.0
 
 
-def _protected_readouts(method="hlop", kind="rate", per_task=5, max_neurons=None, **protection):
+def _protected_readouts(method="hlop", kind="rate", per_task=5, max_neurons=None, passes=1, **protection):
     config = ReadoutsConfig.model_validate({
         "groups": [{"name": "digit", "n_units": 3, "three_factor": {
             "learning_rate": 0.3, "tau_eligibility_ms": 5.0, "bias_learning_rate": 0.05}}],
         "protection": {"method": method, "groups": ["digit"], "neurons_per_task": per_task,
                        "learning_rate": 0.5, "max_neurons": max_neurons, "hebbian_every_steps": 2,
                        "lateral": {"kind": "spiking" if kind == "spiking_half" else kind, "spiking_steps": 20,
+                                   "projection_passes": passes,
                                    "initial_membrane": "half_threshold" if kind == "spiking_half" else "rest"},
                        **protection}})
     return config
@@ -171,7 +172,8 @@ def test_configuration_errors_name_the_key():
 
 TWIN_VARIANTS = {"plain": {}, "centred, decaying, normalised": {
     "hebbian_input": "centred", "learning_rate_decay_steps": 50.0, "normalize_learning_rate": True,
-    "learning_rate": 0.3}}
+    "learning_rate": 0.3}, "per window": {"projection": "per_window"}}
+TWIN_PASSES = {"per window": 2}  # the spiking and quantised kinds project in two rounds there
 
 
 @pytest.mark.parametrize("variant", sorted(TWIN_VARIANTS))
@@ -180,7 +182,7 @@ def test_engine_with_protection_matches_the_numpy_twin(kind, variant):
     """The readouts with HLOP inside the compiled loop, across two task boundaries, against the
     readouts, the lateral neurons and the projection replayed in NumPy over the same raster."""
     network = small_network(n_neurons=40, synapse="exponential", noise=2.0)
-    config = _protected_readouts(kind=kind, per_task=4, **TWIN_VARIANTS[variant])
+    config = _protected_readouts(kind=kind, per_task=4, passes=TWIN_PASSES.get(variant, 1), **TWIN_VARIANTS[variant])
     readouts = Readouts(config, network.n_neurons, network.dt_ms, seed=2)
     n_steps = 900
     rng = np.random.default_rng(0)
@@ -197,7 +199,7 @@ def test_engine_with_protection_matches_the_numpy_twin(kind, variant):
     fresh = Readouts(config, network.n_neurons, network.dt_ms, seed=2)
     outputs, weights, bias, H = naive_protected_readouts(fresh, sim.recorder.spike_steps, sim.recorder.spike_ids,
                                                          set(boundaries), n_steps, teacher)
-    assert readouts.projecting_rows == (8 if variant == "plain" else 10)  # centred: one mean row per task
+    assert readouts.projecting_rows == (10 if variant.startswith("centred") else 8)  # centred: a mean row per task
     np.testing.assert_allclose(readouts.lateral_weights, H, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(sim.recorder.outputs, outputs, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(readouts.weights, weights, rtol=1e-8, atol=1e-10)
@@ -219,3 +221,28 @@ def test_merge_orthonormalises_the_new_rows_within_their_span():
     # the new rows span what the learned rows spanned outside the old rows
     residual = learned - (learned @ old.T) @ old
     assert principal_angle_cosines(H[4:], residual).min() > 1 - 1e-12
+
+
+def test_per_window_projection_keeps_old_outputs_at_each_window_end_and_refuses_past_rows():
+    """After a window closes, the protected weights' change since it opened is orthogonal to the
+    old rows: old activity in their span reads the same output. A protected unit with a
+    prediction lead learns from past rows outside its window, so per_window is refused."""
+    readouts = Readouts(_protected_readouts(per_task=4, projection="per_window"), n_neurons=12, dt_ms=0.5, seed=3)
+    state = readouts.protection
+    readouts.next_task()
+    H_old = readouts.lateral_weights[:readouts.projecting_rows]
+    rng = np.random.default_rng(1)
+    weights = rng.standard_normal(readouts.weights.shape)
+    gates_open, gates_shut = np.ones(3), np.zeros(3)
+    features = rng.standard_normal(readouts.n_features)
+    hlop.protection_step(state, features, readouts.three_factor.eligibility, gates_open, weights)
+    before = weights.copy()
+    weights += rng.standard_normal(weights.shape)  # the window's updates, unprojected
+    hlop.protection_step(state, features, readouts.three_factor.eligibility, gates_shut, weights)
+    np.testing.assert_allclose((weights - before) @ H_old.T, 0.0, atol=1e-12)
+    assert not np.allclose(weights, before)
+    config = ReadoutsConfig.model_validate({
+        "groups": [{"name": "digit", "n_units": 3, "three_factor": {"prediction_lead_ms": 5.0}}],
+        "protection": {"method": "hlop", "groups": ["digit"], "projection": "per_window"}})
+    with pytest.raises(ValueError, match="per_window.*prediction lead"):
+        Readouts(config, n_neurons=12, dt_ms=0.5, seed=3)

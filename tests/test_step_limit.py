@@ -26,7 +26,7 @@ def _pulse_response(scheme: str, dt_ms: float, amplitude: float) -> np.ndarray:
     network = small_network(n_neurons=1, probability=1e-9, dt_ms=dt_ms, bias=5.0, scheme=scheme)
     neurons = network.neurons
     neurons.a[:], neurons.b[:], neurons.c[:], neurons.d[:] = 0.02, 0.2, -65.0, 8.0
-    n_steps = int(round(N_STEPS / dt_ms))
+    n_steps = round(N_STEPS / dt_ms)
     signal = np.zeros((n_steps, 1))
     signal[int(100 / dt_ms):int(150 / dt_ms), 0] = amplitude
     sim = Simulation(network, ExternalInput(signal, np.array([0, 1]), np.array([0]), np.array([1.0])), seed=0)
@@ -73,3 +73,21 @@ def test_window_maxima_and_the_step_limit_check():
     assert tally.neurons_at_step_limit(dt_ms=0.5).size == 0  # at 0.5 ms the limit is 1000 Hz
     with pytest.raises(ValueError, match="window_ms"):
         tally_spikes(_run_of(times, ids, 4, 3000.0)).neurons_at_step_limit(1.0)
+
+
+def test_drift_probe_reports_both_ends(tmp_path):
+    """The probe on a small permuted-digits network: the keys it reports, and under net.m's scheme
+    no neuron at the step limit and each image's two responses alike."""
+    from reservoir.experiment import load_experiment
+    from reservoir.experiment.drift_probe import probe
+
+    from .test_experiments import EXPERIMENTS
+
+    config = load_experiment(EXPERIMENTS / "permuted_digits_unprotected.toml", {
+        "network": {"n_neurons": 200}, "task": {"n_tasks": 2, "max_train_images": 30, "max_test_images": 10}})
+    result = probe(config, "mixed", repeat=10)
+    assert result["presentations"] == 10 + 30 + 10
+    assert result["at_step_limit_at_the_end"] == []
+    assert result["rate_before_hz"] > 0 and result["image_correlation"] > 0.5
+    with pytest.raises(ValueError, match="--repeat"):
+        probe(config, "blocked", repeat=31)

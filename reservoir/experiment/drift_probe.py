@@ -74,7 +74,7 @@ def probe(config, order: str = "blocked", repeat: int = 300, seed: int = 0) -> d
     rate_before, rate_after = before.mean(0) / window_s, after.mean(0) / window_s
     change = rate_after - rate_before
     worst = int(np.argmax(np.abs(change)))
-    per_second = int(round(1000.0 / config.integration.dt_ms))
+    per_second = round(1000.0 / config.integration.dt_ms)
     last = steps >= max(0, images.size * period - per_second)
     late_rate = np.bincount(ids[last], minlength=n) * per_second / max(1, min(per_second, images.size * period))
     at_limit = np.flatnonzero(late_rate >= 0.9 * per_second / 2)

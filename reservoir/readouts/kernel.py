@@ -104,7 +104,7 @@ def readout_step(step, global_step, dt_ms, fired, n_fired, bank, units, rule, rl
         update_eligibility(eligibility, eligibility_decay, eligibility_post, features, z, feature_mean, feature_power,
                            mean_decay, statistics_weight, centre, floor, clip, rule.statistics_open)
         if protection.method != 0:
-            protection_step(protection, features, eligibility, gates[step])
+            protection_step(protection, features, eligibility, gates[step], weights)
     if online_units.shape[0] > 0:
         three_factor_step(weights, z, targets[step], gates[step], online_units, rule, dt_ms)
     bad_unit = -1

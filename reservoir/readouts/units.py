@@ -160,7 +160,12 @@ class Readouts:
     def end_task(self) -> int:
         """End the current task: merge the new lateral neurons into the projecting ones (HLOP) or
         extend the exact basis (SVD); protected units' biases stop learning. Returns the number
-        of projecting rows."""
+        of projecting rows. A gate window still open (``projection = "per_window"``) is committed
+        first, with the rows that projected it."""
+        if self.protection.per_window and self.protection.counts[4] == 1:
+            if self.protection.counts[0] > 0:
+                hlop.commit_window(self.protection, self.weights)
+            self.protection.counts[4] = 0
         rows = hlop.end_task(self.protection, self.protection_config)
         if self.protection.method:
             self.three_factor.bias_learning_rate[self.protection.unit_protected] = 0.0
@@ -218,6 +223,7 @@ class Readouts:
                  "bias_learning_rate": self.three_factor.bias_learning_rate, "task_index": self.task_index,
                  "lateral": self.protection.lateral, "lateral_counts": self.protection.counts,
                  "lateral_task_mean": self.protection.task_mean,
+                 "lateral_window_start": self.protection.window_start,
                  "lateral_second_moment": self.protection.second_moment}
         state.update({f"store_{name}": values for name, values in self.store.get_state().items()})
         return state

@@ -76,6 +76,10 @@ class LateralNeuronsConfig(BaseModel):
         "rate", description="`rate` (y = H x), `spiking` (integrate-and-fire neurons simulated for "
                             "`spiking_steps`), `quantised` (the reference code's shortcut for them)")
     spiking_steps: int = Field(40, ge=1, description="T_l: sub-steps a spiking lateral neuron integrates each input")
+    projection_passes: int = Field(1, ge=1, description=(
+        "`spiking`, `quantised`: the projection's sub-steps are split into this many rounds; each round the "
+        "neurons answer what the earlier rounds' feedback left, with the scale reset to its norm when `scale` is none (a gain "
+        "control), so the rounding errors of one round are corrected by the next. The Hebbian step uses one"))
     initial_membrane: Literal["rest", "half_threshold"] = Field("rest", description=(
         "`spiking`: where each neuron of a pair starts a response: at rest (the count is the drive truncated "
         "towards zero, as the reference's neurons) or at half threshold (the count is the drive rounded: half "
@@ -116,6 +120,13 @@ class ProtectionConfig(BaseModel):
     learning_rate_decay_steps: float | None = Field(None, gt=0.0, description=(
         "hlop: eta / (1 + n / this) at the task's n-th Hebbian step (a Robbins-Monro schedule: the rows settle "
         "instead of fluctuating by eta's noise); none: constant eta"))
+    projection: Literal["every_step", "per_window"] = Field("every_step", description=(
+        "`every_step`: the eligibility of protected units is projected at every gated step (the spec's "
+        "form); `per_window`: the protected units' weights change freely while a gate window is open, and "
+        "when it closes the window's whole update is projected (the reference code projects each batch's "
+        "summed gradient the same way): the old outputs are kept exactly at every window's end, the "
+        "projection costs K rows per window instead of one per gated step. Not with replayed rows or a "
+        "prediction lead"))
     lateral: LateralNeuronsConfig = LateralNeuronsConfig()
 
 
@@ -125,6 +136,8 @@ class ProtectionState(NamedTuple):
     method: int
     lateral_kind: int
     spiking_steps: int
+    passes: int
+    """Rounds of the projection (the spiking and quantised kinds), ``spiking_steps // passes`` sub-steps each."""
     scale: float
     learning_rate: float
     every_steps: int
@@ -134,6 +147,8 @@ class ProtectionState(NamedTuple):
     """The subspace rule learns from ``x`` minus the task's running mean (:attr:`task_mean`)."""
     decay_steps: float
     """``eta / (1 + n / decay_steps)`` at the task's ``n``-th Hebbian step (0: constant)."""
+    per_window: bool
+    """Project each gate window's summed weight update when the window closes (not the eligibility)."""
     sample_every: int
     project_always: bool
     """Project at every step (a protected unit replays stored rows or has a prediction lead, so
@@ -147,8 +162,10 @@ class ProtectionState(NamedTuple):
     lateral: np.ndarray
     """``(M_max, F)`` lateral weights ``H`` (hlop) or basis ``B`` (svd); rows past ``counts[1]`` are unused."""
     counts: np.ndarray
-    """``(4,)`` int: old (frozen, projecting) rows, all rows in use, gated steps seen, Hebbian steps
-    of the current task."""
+    """``(5,)`` int: old (frozen, projecting) rows, all rows in use, gated steps seen, Hebbian steps
+    of the current task, whether a gate window is open (``per_window``)."""
+    window_start: np.ndarray
+    """``(K, F)`` per_window: the weights when the open window opened (``(0, 0)`` otherwise)."""
     task_mean: np.ndarray
     """``(F,)`` hlop: the mean of the features over the current task's Hebbian steps."""
     centred_input: np.ndarray
@@ -176,15 +193,21 @@ def protection_state(config: ProtectionConfig | None, unit_protected: np.ndarray
         rows = min(config.max_neurons or n_features, n_features)
     lateral = config.lateral if config is not None else LateralNeuronsConfig()
     c = config if config is not None else ProtectionConfig()
+    per_window = bool(method) and c.projection == "per_window"
+    if per_window and project_always:
+        raise ValueError("readouts.protection.projection = 'per_window' needs protected units that learn only inside "
+                         "their gate windows: a protected group replays stored rows or has a prediction lead "
+                         "(use 'every_step')")
     return ProtectionState(
-        method=method, spiking_steps=lateral.spiking_steps,
+        method=method, spiking_steps=lateral.spiking_steps, passes=lateral.projection_passes,
         lateral_kind=(SPIKING_FROM_HALF_THRESHOLD if lateral.kind == "spiking" and lateral.initial_membrane == "half_threshold"
                       else LATERAL_CODES[lateral.kind]),
         scale=lateral.scale if lateral.scale is not None else 0.0, learning_rate=c.learning_rate, every_steps=c.hebbian_every_steps,
         normalized=bool(c.normalize_learning_rate), centred=c.hebbian_input == "centred",
-        decay_steps=float(c.learning_rate_decay_steps or 0.0),
+        decay_steps=float(c.learning_rate_decay_steps or 0.0), per_window=per_window,
+        window_start=np.zeros((unit_protected.shape[0], n_features) if per_window else (0, 0)),
         sample_every=c.svd_sample_every_steps, project_always=bool(project_always), unit_protected=unit_protected, set_protected=set_protected,
-        lateral=np.zeros((rows, n_features)), counts=np.zeros(4, dtype=np.int64),
+        lateral=np.zeros((rows, n_features)), counts=np.zeros(5, dtype=np.int64),
         task_mean=np.zeros(n_features if method == 1 else 0), centred_input=np.zeros(n_features if method == 1 else 0),
         second_moment=np.zeros((n_features, n_features) if method == 2 else (0, 0)),
         response=np.zeros(rows), feedback=np.zeros(n_features))
@@ -330,10 +353,42 @@ def add_outer(second_moment, x):
 
 
 @njit(cache=True)
-def protection_step(protection, features, eligibility, gates_row):
+def project_in_rounds(row, protection, kind):
+    """``project_out`` of ``row`` by the old rows, in ``protection.passes`` rounds for the spiking
+    and quantised kinds (each with its share of the sub-steps and the scale of what is left)."""
+    passes = protection.passes if kind != 0 else 1
+    steps = max(1, protection.spiking_steps // passes)
+    for _ in range(passes):
+        project_out(row, protection.lateral, protection.counts[0], kind, steps, protection.scale,
+                    protection.response)
+
+
+@njit(cache=True)
+def commit_window(protection, weights):
+    """``per_window``: the protected units' weights become ``W_open + P (W - W_open)``: the open
+    window's summed update projected out of the old rows' span."""
+    method = protection.method
+    kind = 0 if method == 2 else protection.lateral_kind
+    start = protection.window_start
+    n_features = weights.shape[1]
+    change = protection.feedback  # scratch (F,)
+    for k in range(weights.shape[0]):
+        if not protection.unit_protected[k]:
+            continue
+        for f in range(n_features):
+            change[f] = weights[k, f] - start[k, f]
+        project_in_rounds(change, protection, kind)
+        for f in range(n_features):
+            weights[k, f] = start[k, f] + change[f]
+
+
+@njit(cache=True)
+def protection_step(protection, features, eligibility, gates_row, weights):
     """Per engine step, after the eligibility update and before the weight update: a Hebbian
     (hlop) or sampling (svd) step when a protected unit's gate is open, then the projection of
-    every protected eligibility set onto the complement of the old subspace."""
+    every protected eligibility set onto the complement of the old subspace (``every_step``), or
+    (``per_window``) the weights remembered when a window opens and its update projected at the
+    first step after it closes."""
     method = protection.method
     if method == 0:
         return
@@ -364,6 +419,19 @@ def protection_step(protection, features, eligibility, gates_row):
                                response, protection.feedback, protection.normalized)
         elif method == 2 and seen % protection.sample_every == 0:
             add_outer(protection.second_moment, features)
+    if protection.per_window:
+        if gated and counts[4] == 0:
+            start = protection.window_start
+            for k in range(weights.shape[0]):
+                if unit_protected[k]:
+                    for f in range(weights.shape[1]):
+                        start[k, f] = weights[k, f]
+            counts[4] = 1
+        elif not gated and counts[4] == 1:
+            if counts[0] > 0:
+                commit_window(protection, weights)
+            counts[4] = 0
+        return
     n_old = counts[0]
     if n_old == 0 or not (gated or protection.project_always):
         return
@@ -372,7 +440,7 @@ def protection_step(protection, features, eligibility, gates_row):
     set_protected = protection.set_protected
     for s in range(eligibility.shape[0]):
         if set_protected[s]:
-            project_out(eligibility[s], lateral, n_old, kind, steps, scale, response)
+            project_in_rounds(eligibility[s], protection, kind)
 
 
 # ---------------------------------------------------------------------------- between tasks
@@ -414,6 +482,8 @@ def end_task(state: ProtectionState, config: ProtectionConfig) -> int:
     from the task's second moment (svd); returns the number of projecting rows after it."""
     if state.method == 0:
         return 0
+    if state.per_window and state.counts[4] == 1:
+        raise RuntimeError("end_task inside an open gate window: Readouts.end_task commits the window first")
     if not np.all(np.isfinite(state.lateral)):
         raise FloatingPointError("the lateral weights H are not finite: lower readouts.protection.learning_rate "
                                  "(stable for learning_rate * lambda_max(E[x x^T]) of at most ~1)")
