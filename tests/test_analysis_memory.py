@@ -115,6 +115,11 @@ def test_the_command_line_metrics_equal_those_computed_from_every_spike_in_memor
            "mean_rate_inhibitory_hz": float(rates[~exc].mean()),
            "population_rhythm_peak_hz": spectral_peak_hz(*population_spectrum(run.spike_times_ms, run.n_neurons,
                                                                               run.duration_ms), (1.0, 100.0))}
+    window = np.floor(run.spike_times_ms / min(1000.0, run.duration_ms)).astype(np.int64)
+    per_window = np.zeros((run.n_neurons, window.max() + 1), dtype=np.int64)
+    np.add.at(per_window, (run.spike_ids, window), 1)
+    limit = 0.9 * min(1000.0, run.duration_ms) / (2 * run.dt_ms)
+    old["neurons_at_step_limit"] = np.flatnonzero(per_window.max(axis=1) >= limit).tolist()
     old.update(with_claims(whatwhen_metrics(run, offline_errors=[written["phase_modulation"]["what_offline"]]), run))
     old = json.loads(json.dumps(old))
     assert metrics_differences({key: written[key] for key in old}, old) == []

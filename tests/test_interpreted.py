@@ -106,7 +106,9 @@ def _protection_against_twin():
 
     from .test_hlop import test_engine_with_protection_matches_the_numpy_twin
 
-    test_engine_with_protection_matches_the_numpy_twin("spiking")  # Hebbian steps, projection, spiking neurons
+    test_engine_with_protection_matches_the_numpy_twin("spiking", "plain")  # Hebbian steps, projection, spiking
+    test_engine_with_protection_matches_the_numpy_twin("quantised", "per window")  # windows projected in rounds
+    test_engine_with_protection_matches_the_numpy_twin("rate", "centred, decaying, normalised")
     x = np.random.default_rng(4).standard_normal(9)
     moment = np.zeros((9, 9))
     hlop.add_outer(moment, x)  # the SVD reference's accumulation
