@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.step_limit import STEP_LIMIT_FRACTION
+
 from ..inputs import PatternSequenceInput
 from ..simulation import Simulation
 from .cli import parse_assignment, set_path
@@ -77,7 +79,7 @@ def probe(config, order: str = "blocked", repeat: int = 300, seed: int = 0) -> d
     per_second = round(1000.0 / config.integration.dt_ms)
     last = steps >= max(0, images.size * period - per_second)
     late_rate = np.bincount(ids[last], minlength=n) * per_second / max(1, min(per_second, images.size * period))
-    at_limit = np.flatnonzero(late_rate >= 0.9 * per_second / 2)
+    at_limit = np.flatnonzero(late_rate >= STEP_LIMIT_FRACTION * per_second / 2)
     correlation = np.mean([np.corrcoef(before[i], after[i])[0, 1] for i in range(repeat)])
     return {"order": order, "scheme": config.integration.scheme, "dt_ms": config.integration.dt_ms,
             "rate_before_hz": float(rate_before.mean()), "rate_after_hz": float(rate_after.mean()),

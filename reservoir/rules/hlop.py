@@ -44,6 +44,11 @@ Lateral neurons come in three kinds (``lateral.kind``):
 ``quantised``  the reference code's shortcut for them: ``y = scale * round(clip(H x / scale, -1,
                1) * steps) / steps``.
 
+Why this module is long (575 lines): it holds one mechanism whole, config, compiled state,
+kernels (responses, projection, subspace rule, window commit) and the between-task steps, whose
+pieces share the state's layout; the NumPy twin in ``tests/naive_hlop.py`` mirrors it. The config
+classes could move to a module of their own (issue 23).
+
 **SVD reference** (``method = "svd"``, like GPM: Saha, Garg & Roy, ICLR 2021): every
 ``svd_sample_every_steps`` gated step the features' outer product enters a task's second-moment
 matrix ``C``; at the task's end the residual ``(I - B^T B) C (I - B^T B)`` is diagonalised and
@@ -227,6 +232,17 @@ def _input_scale(x, kind, scale):
 
 
 @njit(cache=True, inline="always")
+def _silent(kind, scale, out, n_rows):
+    """A spiking or quantised kind with a zero scale (a zero input) answers 0 from every row:
+    ``out[:n_rows]`` is zeroed and True returned."""
+    if kind == 0 or scale != 0.0:
+        return False
+    for i in range(n_rows):
+        out[i] = 0.0
+    return True
+
+
+@njit(cache=True, inline="always")
 def _respond(drive, kind, spiking_steps, scale):
     """One lateral neuron's response to its drive ``h . x`` (``scale`` > 0 for the non-rate kinds)."""
     if kind == 0:
@@ -261,9 +277,7 @@ def lateral_responses(lateral, n_rows, x, kind, spiking_steps, scale, out):
     rows then never clip)."""
     n_features = x.shape[0]
     scale = _input_scale(x, kind, scale)
-    if kind != 0 and scale == 0.0:
-        for i in range(n_rows):
-            out[i] = 0.0
+    if _silent(kind, scale, out, n_rows):
         return
     for i in range(n_rows):
         row = lateral[i]
@@ -286,9 +300,7 @@ def project_out(row, lateral, n_old, kind, spiking_steps, scale, response):
         return
     n_features = row.shape[0]
     scale = _input_scale(row, kind, scale)
-    if kind != 0 and scale == 0.0:
-        for i in range(n_old):
-            response[i] = 0.0
+    if _silent(kind, scale, response, n_old):
         return
     for i in range(n_old):
         h = lateral[i]
